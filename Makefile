@@ -1,0 +1,27 @@
+# Everything runs inside .venv, created on first use from pyproject.toml.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 5000
+
+.PHONY: run test install clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# Development server: signatures are not checked (IVR_DEV_INSECURE=1) and the clinic
+# number is a demo one unless CLINIC_PHONE_NUMBER is already set.
+run: install
+	IVR_DEV_INSECURE=1 CLINIC_PHONE_NUMBER=$${CLINIC_PHONE_NUMBER:-+12145550100} \
+		$(BIN)/flask --app app run --port $(PORT)
+
+test: install
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

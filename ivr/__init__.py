@@ -1,0 +1,44 @@
+"""The Dallas Pain Relief Center's Kyphoplasty information line."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask
+
+from .menus import load_script
+
+INSECURE_WARNING = (
+    "IVR_DEV_INSECURE=1 and no TWILIO_AUTH_TOKEN: Twilio signatures are NOT checked. "
+    "Anyone can drive this line. Never run like this in production."
+)
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the app from environment variables, overridden by ``config`` (tests)."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(
+        TWILIO_AUTH_TOKEN=os.environ.get("TWILIO_AUTH_TOKEN", ""),
+        CLINIC_PHONE_NUMBER=os.environ.get("CLINIC_PHONE_NUMBER", ""),
+        PUBLIC_BASE_URL=os.environ.get("PUBLIC_BASE_URL", ""),
+        AUDIO_DIR=os.environ.get("AUDIO_DIR", "audio"),
+        IVR_DEV_INSECURE=os.environ.get("IVR_DEV_INSECURE") == "1",
+        MENUS_DIR=Path(__file__).parent / "menus",
+    )
+    app.config.update(config or {})
+
+    if not app.config["TWILIO_AUTH_TOKEN"]:
+        if not app.config["IVR_DEV_INSECURE"]:
+            raise RuntimeError(
+                "TWILIO_AUTH_TOKEN is not set, so Twilio's signatures cannot be checked. "
+                "Set it (see .env.example), or set IVR_DEV_INSECURE=1 for local development only."
+            )
+        app.logger.warning(INSECURE_WARNING)
+
+    # Invalid scripts stop start-up here, with file:line messages, instead of breaking calls.
+    app.extensions["ivr.script"] = load_script(app.config["MENUS_DIR"])
+
+    from . import views
+
+    app.register_blueprint(views.bp)
+    return app

@@ -1,0 +1,231 @@
+"""Twilio webhooks: turn each step of the call flow into TwiML.
+
+Every webhook is signed by Twilio (checked in ``check_signature``) and every failure
+becomes a spoken apology, never an HTTP 500.
+"""
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, Response, abort, current_app, request, url_for
+from twilio.request_validator import SIGNATURE_SETTINGS_HEADER, RequestValidator, get_signature_algorithm
+from twilio.twiml.voice_response import VoiceResponse
+from werkzeug.exceptions import HTTPException
+
+from . import flow
+from .menus import LANGUAGE_MENU, LANGUAGES, Script
+
+bp = Blueprint("ivr", __name__)
+
+# Natural neural voices, a little slower than normal for older callers.
+VOICES = {"en": ("Polly.Joanna-Neural", "en-US"), "es": ("Polly.Mia-Neural", "es-MX")}
+SPEAKING_RATE = "90%"
+# Seconds to wait for a key after a menu: older callers answer slowly.
+ANSWER_TIMEOUT = 7
+DIAL_TIMEOUT = 25
+VOICEMAIL_MAX_SECONDS = 120
+# Last words if even the scripts cannot be read; everything else lives in ivr/menus/.
+FALLBACK_APOLOGY = {"en": "We are sorry. Something went wrong.", "es": "Lo sentimos. Hubo un problema."}
+CONNECTED_DIAL_STATUSES = {"completed", "answered"}
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def script() -> Script:
+    return current_app.extensions["ivr.script"]
+
+
+def twiml(response: VoiceResponse) -> Response:
+    return Response(str(response), mimetype="text/xml")
+
+
+# -- what the caller hears -----------------------------------------------------
+
+
+def speak(parent, prompt_id: str, lang: str | None) -> None:
+    """Say one prompt in ``lang``, or in every language before the caller has chosen."""
+    for each in [lang] if lang else LANGUAGES:
+        say_text(parent, script().text(prompt_id, each), each)
+
+
+def say_text(parent, text: str, lang: str) -> None:
+    voice, language = VOICES[lang]
+    prosody = parent.say(voice=voice, language=language).prosody(rate=SPEAKING_RATE)
+    # One SSML sentence each, so the voice pauses between short sentences.
+    for sentence in _SENTENCE_END.split(text.strip()):
+        prosody.s(sentence)
+
+
+def render(step: flow.Step, response: VoiceResponse | None = None) -> VoiceResponse:
+    response = response or VoiceResponse()
+    match step:
+        case flow.Ask() | flow.Summary():
+            ask(response, step)
+        case flow.Transfer(lang=lang):
+            transfer(response, lang)
+        case flow.Voicemail(lang=lang):
+            speak(response, "voicemail", lang)
+            response.record(
+                action=url_for(".voicemail_done", lang=lang), max_length=VOICEMAIL_MAX_SECONDS,
+                finish_on_key="#", play_beep=True, timeout=10,
+            )
+            # Reached only when nothing was recorded.
+            speak(response, "voicemail_empty", lang)
+            response.redirect(url_for(".menu", at="topics", lang=lang))
+        case flow.Goodbye(lang=lang, lead=lead):
+            if lead:
+                speak(response, lead, lang)
+            speak(response, "goodbye", lang)
+            response.hangup()
+    return response
+
+
+def ask(response: VoiceResponse, step: flow.Ask | flow.Summary) -> None:
+    """A menu inside a Gather, so the caller can press a key before it ends."""
+    if isinstance(step, flow.Summary):
+        at, lang, tries, lead = step.topic, step.lang, 0, None
+    else:
+        at, lang, tries, lead = step.at, step.lang, step.tries, step.lead
+    menu = LANGUAGE_MENU if at == LANGUAGE_MENU else flow.menu_id(script(), at)
+    hints = flow.speech_hints(script(), at, lang)
+    gather = response.gather(
+        input="dtmf speech",
+        action=url_for(".choose", at=at, lang=lang, tries=tries),
+        method="POST",
+        num_digits=1,
+        finish_on_key="",
+        timeout=ANSWER_TIMEOUT,
+        speech_timeout="auto",
+        language=VOICES[lang or "en"][1],
+        hints=", ".join(word for words in hints.values() for word in words),
+        action_on_empty_result=False,
+    )
+    if lead:
+        speak(gather, lead, lang)
+    if isinstance(step, flow.Summary):
+        speak(gather, f"summary.{at}", lang)
+    if menu == LANGUAGE_MENU:
+        # Each language's line in its own voice, even before a language is chosen.
+        for each in LANGUAGES:
+            say_text(gather, script().text(f"menu.{LANGUAGE_MENU}", each), each)
+    else:
+        speak(gather, f"menu.{menu}", lang)
+    # Reached only when the caller said and pressed nothing.
+    response.redirect(url_for(".silence", at=at, lang=lang, tries=tries))
+
+
+def transfer(response: VoiceResponse, lang: str) -> None:
+    number = current_app.config["CLINIC_PHONE_NUMBER"]
+    if not number:
+        current_app.logger.error("CLINIC_PHONE_NUMBER is not set: callers cannot reach the clinic")
+        render(flow.Ask("clinic_unavailable", lang), response)
+        return
+    speak(response, "transfer", lang)
+    response.dial(number, action=url_for(".clinic_done", lang=lang), method="POST", timeout=DIAL_TIMEOUT)
+
+
+# -- webhooks --------------------------------------------------------------------
+
+
+@bp.before_request
+def check_signature():
+    token = current_app.config["TWILIO_AUTH_TOKEN"]
+    if not token:  # IVR_DEV_INSECURE=1, warned about at start-up
+        return
+    base = current_app.config["PUBLIC_BASE_URL"]
+    # Behind a proxy or TLS terminator, Twilio signed the public URL, not the one we see.
+    url = base.rstrip("/") + request.script_root + request.full_path.rstrip("?") if base else request.url
+    algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER))
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not RequestValidator(token).validate(url, request.form, signature, algorithm):
+        current_app.logger.warning("rejected unsigned or wrongly signed request to %s", request.path)
+        abort(403)
+
+
+def _lang() -> str | None:
+    return flow.parse_lang(request.args.get("lang"))
+
+
+def _tries() -> int:
+    return flow.parse_tries(request.args.get("tries"))
+
+
+def _seconds(value: str | None) -> int:
+    try:
+        return int(value or 0)
+    except ValueError:
+        return 0
+
+
+@bp.post("/voice")
+def voice():
+    """Twilio's incoming-call webhook: greeting, then the language menu."""
+    response = VoiceResponse()
+    speak(response, "greeting", None)
+    return twiml(render(flow.start(), response))
+
+
+@bp.post("/ivr/menu/<at>")
+def menu(at):
+    return twiml(render(flow.Ask(*flow.position(script(), at, _lang()))))
+
+
+@bp.post("/ivr/choose/<at>")
+def choose(at):
+    step = flow.choose(script(), at, _lang(), _tries(),
+                       request.form.get("Digits"), request.form.get("SpeechResult"))
+    return twiml(render(step))
+
+
+@bp.post("/ivr/silence/<at>")
+def silence(at):
+    return twiml(render(flow.retry(script(), at, _lang(), _tries(), "no_input")))
+
+
+@bp.post("/ivr/clinic")
+def clinic():
+    return twiml(render(flow.Transfer(_lang() or "en")))
+
+
+@bp.post("/ivr/clinic/done")
+def clinic_done():
+    """Dial's action: the clinic call ended, or never connected."""
+    lang = _lang() or "en"
+    if request.form.get("DialCallStatus") in CONNECTED_DIAL_STATUSES:
+        response = VoiceResponse()
+        response.hangup()
+        return twiml(response)
+    return twiml(render(flow.Ask("clinic_unavailable", lang)))
+
+
+@bp.post("/ivr/voicemail/done")
+def voicemail_done():
+    """Record's action: thank the caller, or say nothing was recorded."""
+    lang = _lang() or "en"
+    response = VoiceResponse()
+    if not request.form.get("RecordingUrl") or _seconds(request.form.get("RecordingDuration")) == 0:
+        speak(response, "voicemail_empty", lang)
+        response.redirect(url_for(".menu", at="topics", lang=lang))
+        return twiml(response)
+    speak(response, "voicemail_thanks", lang)
+    response.hangup()
+    return twiml(response)
+
+
+@bp.errorhandler(Exception)
+def apologise(error):
+    """Any failure becomes a spoken apology and a way forward, never a 500."""
+    if isinstance(error, HTTPException):
+        return error
+    current_app.logger.exception("webhook %s failed (call %s)", request.path, request.form.get("CallSid", "?"))
+    lang = _lang() or "en"
+    response = VoiceResponse()
+    try:
+        speak(response, "apology", lang)
+    except Exception:
+        say_text(response, FALLBACK_APOLOGY[lang], lang)
+    if request.args.get("after_error") or request.endpoint == "ivr.clinic":
+        # Already failed once on the way to the clinic: end politely rather than loop.
+        response.hangup()
+    else:
+        response.redirect(url_for(".clinic", lang=lang, after_error=1))
+    return twiml(response), 200

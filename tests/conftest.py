@@ -1,0 +1,125 @@
+"""Fixtures: the app, and a phone call driven with requests signed exactly as Twilio signs them."""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from twilio.request_validator import RequestValidator
+
+from ivr import create_app
+
+AUTH_TOKEN = "test-auth-token"
+PUBLIC_BASE_URL = "https://ivr.example.org"
+CLINIC_NUMBER = "+12145550100"
+CALL_SID = "CA" + "0" * 32
+CALLER = "+12145559876"
+
+
+@pytest.fixture
+def config():
+    return {
+        "TESTING": True,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+        "CLINIC_PHONE_NUMBER": CLINIC_NUMBER,
+    }
+
+
+@pytest.fixture
+def app(config):
+    return create_app(config)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def sign(url: str, params: dict, token: str = AUTH_TOKEN) -> str:
+    return RequestValidator(token).compute_signature(url, params)
+
+
+def signed_post(client, path: str, params: dict | None = None, token: str = AUTH_TOKEN):
+    """POST as Twilio does: form parameters, X-Twilio-Signature over the public URL."""
+    params = {"CallSid": CALL_SID, "From": CALLER, **(params or {})}
+    signature = sign(PUBLIC_BASE_URL + path, params, token)
+    return client.post(path, data=params, headers={"X-Twilio-Signature": signature})
+
+
+@dataclass
+class Heard:
+    """One TwiML answer, read the way Twilio would act on it."""
+
+    root: ET.Element
+    said: list[tuple[str, str]] = field(default_factory=list)  # (language, text)
+
+    @classmethod
+    def parse(cls, body: bytes) -> "Heard":
+        root = ET.fromstring(body)
+        assert root.tag == "Response"
+        said = [(say.get("language"), " ".join(" ".join(say.itertext()).split())) for say in root.iter("Say")]
+        return cls(root, said)
+
+    @property
+    def text(self) -> str:
+        return " ".join(text for _, text in self.said)
+
+    @property
+    def languages(self) -> set[str]:
+        return {lang for lang, _ in self.said}
+
+    @property
+    def verbs(self) -> list[str]:
+        return [child.tag for child in self.root]
+
+    def first(self, tag: str) -> ET.Element | None:
+        return next(self.root.iter(tag), None)
+
+    @property
+    def gather(self) -> ET.Element | None:
+        return self.first("Gather")
+
+
+class Call:
+    """A caller on the line: answer, press keys, speak, stay silent."""
+
+    def __init__(self, client):
+        self.client = client
+        self.heard: Heard | None = None
+
+    def post(self, path: str, params: dict | None = None) -> Heard:
+        response = signed_post(self.client, path, params)
+        assert response.status_code == 200, response.data
+        assert response.mimetype == "text/xml"
+        self.heard = Heard.parse(response.data)
+        return self.heard
+
+    def answer(self) -> Heard:
+        return self.post("/voice")
+
+    def press(self, digits: str) -> Heard:
+        return self.post(self.heard.gather.get("action"), {"Digits": digits})
+
+    def say(self, words: str) -> Heard:
+        return self.post(self.heard.gather.get("action"), {"SpeechResult": words, "Confidence": "0.9"})
+
+    def wait_silently(self) -> Heard:
+        """The Gather timed out: Twilio goes on to the verb after it, a Redirect."""
+        redirect = self.heard.first("Redirect")
+        assert redirect is not None, "nothing follows the menu: the caller would be left in silence"
+        return self.post(redirect.text)
+
+    def follow(self, tag: str, params: dict | None = None) -> Heard:
+        """Twilio requests the ``action`` of ``tag`` (Dial, Record) when it ends."""
+        return self.post(self.heard.first(tag).get("action"), params)
+
+
+def query(url: str) -> dict:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+@pytest.fixture
+def call(client):
+    return Call(client)

@@ -1,0 +1,234 @@
+"""Real call paths, in both languages, as a caller hears them."""
+import pytest
+
+from conftest import CLINIC_NUMBER, query
+
+TOPICS = {"1": "procedure", "2": "recovery", "3": "risks", "4": "candidates"}
+# First words of each summary, to recognise which one is playing.
+SUMMARY_START = {
+    ("en", "procedure"): "Kyphoplasty, or balloon kyphoplasty",
+    ("en", "recovery"): "Here is what to expect after kyphoplasty",
+    ("en", "risks"): "Here are the possible risks",
+    ("en", "candidates"): "Most compression fractures of the spine",
+    ("es", "procedure"): "La cifoplastia, o cifoplastia con balón",
+    ("es", "recovery"): "Esto es lo que puede esperar",
+    ("es", "risks"): "Estos son los posibles riesgos",
+    ("es", "candidates"): "La mayoría de las fracturas vertebrales",
+}
+LANG = {"en": ("1", "en-US"), "es": ("2", "es-MX")}
+
+
+def choose_language(call, lang):
+    call.answer()
+    return call.press(LANG[lang][0])
+
+
+def test_greeting_is_bilingual_with_disclaimer_and_911(call):
+    heard = call.answer()
+    assert "Dallas Pain Relief Center" in heard.text
+    assert "not medical advice" in heard.text and "No es una consulta médica" in heard.text
+    assert "hang up and dial 911" in heard.text and "cuelgue y marque al 911" in heard.text
+    assert {"en-US", "es-MX"} <= heard.languages
+    # The language choice is inside the Gather, so a caller can press during the prompt.
+    gather_text = " ".join(" ".join(s.itertext()) for s in heard.gather.iter("Say"))
+    assert "For English, press 1 or say English." in gather_text
+    assert "Para español, oprima 2 o diga español." in gather_text
+
+
+def test_every_menu_gathers_keys_and_speech_patiently(call):
+    heard = call.answer()
+    for step in (lambda: call.press("1"), lambda: call.press("2"), lambda: call.press("*")):
+        gather = heard.gather
+        assert gather.get("input") == "dtmf speech"
+        assert 6 <= int(gather.get("timeout")) <= 8
+        assert gather.get("hints")
+        assert heard.verbs[-1] == "Redirect", "silence must lead somewhere"
+        heard = step()
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_topic_menu_in_chosen_language(call, lang):
+    heard = choose_language(call, lang)
+    assert heard.languages == {LANG[lang][1]}
+    assert heard.gather.get("language") == LANG[lang][1]
+    if lang == "en":
+        assert "For recovery, press 2." in heard.text
+        assert "To speak with the clinic, press 0." in heard.text
+    else:
+        assert "Para la recuperación, oprima 2." in heard.text
+        assert "Para hablar con la clínica, oprima 0." in heard.text
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+@pytest.mark.parametrize("key,topic", TOPICS.items())
+def test_every_topic_plays_its_summary_then_the_after_menu(call, lang, key, topic):
+    choose_language(call, lang)
+    heard = call.press(key)
+    assert heard.text.startswith(SUMMARY_START[lang, topic])
+    assert heard.languages == {LANG[lang][1]}
+    # The summary is inside the Gather: a caller can press * without waiting for the end.
+    assert SUMMARY_START[lang, topic] in " ".join(heard.gather.itertext())
+    star = "star" if lang == "en" else "asterisco"
+    assert star in heard.text
+    # 1 plays it again, * goes back to the topics.
+    again = call.press("1")
+    assert again.text.startswith(SUMMARY_START[lang, topic])
+    back = call.press("*")
+    assert query(back.gather.get("action"))["lang"] == lang
+    assert back.gather.get("action").startswith("/ivr/choose/topics")
+
+
+def test_star_from_topics_goes_back_to_language_choice(call):
+    choose_language(call, "es")
+    heard = call.press("*")
+    assert "Para español, oprima 2 o diga español." in heard.text
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_zero_reaches_the_clinic_from_every_menu(call, lang):
+    for path in ([], ["2"], ["2", "1"]):
+        choose_language(call, lang)
+        for key in path:
+            call.press(key)
+        heard = call.press("0")
+        dial = heard.first("Dial")
+        assert dial is not None and dial.text.strip() == CLINIC_NUMBER
+        assert query(dial.get("action"))["lang"] == lang
+        assert heard.languages == {LANG[lang][1]}
+
+
+def test_clinic_answered_call_ends_when_clinic_hangs_up(call):
+    choose_language(call, "en")
+    call.press("0")
+    heard = call.follow("Dial", {"DialCallStatus": "completed", "DialCallDuration": "95"})
+    assert heard.verbs == ["Hangup"]
+
+
+@pytest.mark.parametrize("status", ["busy", "no-answer", "failed", "canceled"])
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_busy_clinic_offers_voicemail_then_thanks(call, lang, status):
+    choose_language(call, lang)
+    call.press("0")
+    heard = call.follow("Dial", {"DialCallStatus": status})
+    assert heard.languages == {LANG[lang][1]}
+    assert ("cannot take your call" if lang == "en" else "no puede atender su llamada") in heard.text
+    heard = call.press("1")
+    record = heard.first("Record")
+    assert record is not None and record.get("maxLength") == "120"
+    assert record.get("finishOnKey") == "#" and record.get("playBeep") == "true"
+    heard = call.follow("Record", {"RecordingUrl": "https://api.twilio.com/rec/RE1", "RecordingDuration": "14"})
+    assert ("Thank you" if lang == "en" else "Gracias") in heard.text
+    assert heard.verbs[-1] == "Hangup"
+
+
+def test_busy_clinic_star_goes_back_to_topics(call):
+    choose_language(call, "es")
+    call.press("0")
+    call.follow("Dial", {"DialCallStatus": "busy"})
+    heard = call.press("*")
+    assert "Para la recuperación, oprima 2." in heard.text
+
+
+def test_empty_voicemail_says_so_and_returns_to_topics(call):
+    choose_language(call, "en")
+    call.press("0")
+    call.follow("Dial", {"DialCallStatus": "no-answer"})
+    heard = call.press("1")
+    # Twilio skips the action when nothing was recorded and goes on to the next verbs.
+    assert heard.verbs[heard.verbs.index("Record") + 1:] == ["Say", "Redirect"]
+    heard = call.follow("Record", {"RecordingUrl": "https://api.twilio.com/rec/RE1", "RecordingDuration": "0"})
+    assert "We did not receive a message." in heard.text
+    assert call.wait_silently().text.startswith("What would you like to hear about?")
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_silence_three_times_ends_politely(call, lang):
+    choose_language(call, lang)
+    first = call.wait_silently()
+    assert ("did not hear" if lang == "en" else "no escuché") in first.text
+    assert ("For recovery, press 2." if lang == "en" else "Para la recuperación, oprima 2.") in first.text
+    call.wait_silently()
+    last = call.wait_silently()
+    assert last.verbs[-1] == "Hangup"
+    assert last.gather is None
+    assert ("Goodbye" if lang == "en" else "Hasta luego") in last.text
+    assert last.languages == {LANG[lang][1]}
+
+
+def test_silence_at_language_choice_is_bilingual_then_goodbye(call):
+    call.answer()
+    heard = call.wait_silently()
+    assert "Sorry, I did not hear a choice." in heard.text and "Disculpe" in heard.text
+    call.wait_silently()
+    assert call.wait_silently().verbs[-1] == "Hangup"
+
+
+@pytest.mark.parametrize("lang,expected", [("en", "That is not one of the choices."),
+                                           ("es", "Esa no es una de las opciones.")])
+def test_invalid_key_repeats_the_same_menu_in_callers_language(call, lang, expected):
+    choose_language(call, lang)
+    heard = call.press("7")
+    assert heard.text.startswith(expected)
+    assert heard.languages == {LANG[lang][1]}
+    assert heard.gather.get("action").startswith("/ivr/choose/topics")
+    call.press("9")
+    assert call.press("#").verbs[-1] == "Hangup"
+
+
+def test_a_good_choice_resets_the_patience_counter(call):
+    choose_language(call, "en")
+    call.press("9")
+    call.press("8")
+    heard = call.press("2")
+    assert heard.text.startswith(SUMMARY_START["en", "recovery"])
+    assert query(heard.gather.get("action"))["tries"] == "0"
+
+
+@pytest.mark.parametrize("words,lang,expected", [
+    ("English", None, "For recovery, press 2."),
+    ("español", None, "Para la recuperación, oprima 2."),
+])
+def test_speech_chooses_language(call, words, lang, expected):
+    call.answer()
+    assert expected in call.say(words).text
+
+
+@pytest.mark.parametrize("lang,words,topic", [
+    ("en", "Recovery.", "recovery"),
+    ("en", "tell me about the risks please", "risks"),
+    ("en", "two", "recovery"),
+    ("es", "Riesgos", "risks"),
+    ("es", "la recuperación", "recovery"),
+    ("es", "quién es candidato", "candidates"),
+    ("es", "procedimiento", "procedure"),
+])
+def test_speech_chooses_topic(call, lang, words, topic):
+    choose_language(call, lang)
+    assert call.say(words).text.startswith(SUMMARY_START[lang, topic])
+
+
+@pytest.mark.parametrize("lang,words", [("en", "operator"), ("es", "operador"), ("es", "quiero hablar con una persona")])
+def test_speech_reaches_the_clinic(call, lang, words):
+    choose_language(call, lang)
+    assert call.say(words).first("Dial").text.strip() == CLINIC_NUMBER
+
+
+def test_ambiguous_or_unknown_speech_is_an_invalid_choice(call):
+    choose_language(call, "es")
+    assert call.say("riesgos y recuperación").text.startswith("Esa no es una de las opciones.")
+    assert call.say("el clima de mañana").text.startswith("Esa no es una de las opciones.")
+
+
+def test_speech_back_from_summary(call):
+    choose_language(call, "es")
+    call.press("3")
+    assert "Para la recuperación, oprima 2." in call.say("regresar").text
+
+
+def test_missing_clinic_number_offers_voicemail(app, call):
+    app.config["CLINIC_PHONE_NUMBER"] = ""
+    choose_language(call, "es")
+    heard = call.press("0")
+    assert heard.first("Dial") is None
+    assert "no puede atender su llamada" in heard.text
+    assert "Para dejar un mensaje de voz, oprima 1." in heard.text

@@ -22,6 +22,7 @@ def create_app(config: dict | None = None) -> Flask:
         CLINIC_PHONE_NUMBER=os.environ.get("CLINIC_PHONE_NUMBER", ""),
         PUBLIC_BASE_URL=os.environ.get("PUBLIC_BASE_URL", ""),
         AUDIO_DIR=os.environ.get("AUDIO_DIR", "audio"),
+        AUDIO_BASE_URL=os.environ.get("AUDIO_BASE_URL", ""),
         IVR_DEV_INSECURE=os.environ.get("IVR_DEV_INSECURE") == "1",
         MENUS_DIR=Path(__file__).parent / "menus",
     )
@@ -38,7 +39,8 @@ def create_app(config: dict | None = None) -> Flask:
     # Invalid scripts stop start-up here, with file:line messages, instead of breaking calls.
     app.extensions["ivr.script"] = load_script(app.config["MENUS_DIR"])
 
-    from . import views
+    from . import audio, views
 
     app.register_blueprint(views.bp)
+    app.register_blueprint(audio.bp)
     return app

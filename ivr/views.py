@@ -12,7 +12,7 @@ from twilio.request_validator import SIGNATURE_SETTINGS_HEADER, RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
-from . import flow
+from . import audio, flow
 from .menus import LANGUAGE_MENU, LANGUAGES, Script
 
 bp = Blueprint("ivr", __name__)
@@ -42,9 +42,16 @@ def twiml(response: VoiceResponse) -> Response:
 
 
 def speak(parent, prompt_id: str, lang: str | None) -> None:
-    """Say one prompt in ``lang``, or in every language before the caller has chosen."""
+    """One prompt in ``lang``, or in every language before the caller has chosen.
+
+    Its recording plays if there is one of exactly these words; otherwise Twilio says them.
+    """
     for each in [lang] if lang else LANGUAGES:
-        say_text(parent, script().text(prompt_id, each), each)
+        text = script().text(prompt_id, each)
+        if url := audio.recording_url(prompt_id, each, text):
+            parent.play(url)
+        else:
+            say_text(parent, text, each)
 
 
 def say_text(parent, text: str, lang: str) -> None:
@@ -103,12 +110,8 @@ def ask(response: VoiceResponse, step: flow.Ask | flow.Summary) -> None:
         speak(gather, lead, lang)
     if isinstance(step, flow.Summary):
         speak(gather, f"summary.{at}", lang)
-    if menu == LANGUAGE_MENU:
-        # Each language's line in its own voice, even before a language is chosen.
-        for each in LANGUAGES:
-            say_text(gather, script().text(f"menu.{LANGUAGE_MENU}", each), each)
-    else:
-        speak(gather, f"menu.{menu}", lang)
+    # The language menu has no language yet: each language's line in its own voice.
+    speak(gather, f"menu.{menu}", None if menu == LANGUAGE_MENU else lang)
     # Reached only when the caller said and pressed nothing.
     response.redirect(url_for(".silence", at=at, lang=lang, tries=tries))
 

@@ -18,9 +18,11 @@ CALLER = "+12145559876"
 
 
 @pytest.fixture
-def config():
+def config(tmp_path):
     return {
         "TESTING": True,
+        # An empty audio folder: every prompt is said, whatever was built in audio/.
+        "AUDIO_DIR": str(tmp_path / "audio"),
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
         "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
         "CLINIC_PHONE_NUMBER": CLINIC_NUMBER,

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
 
-.PHONY: run test install clean
+.PHONY: run test install clean audio
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ install: $(VENV)/.installed
 run: install
 	IVR_DEV_INSECURE=1 CLINIC_PHONE_NUMBER=$${CLINIC_PHONE_NUMBER:-+12145550100} \
 		$(BIN)/flask --app app run --port $(PORT)
+
+# Record every prompt with gTTS into audio/ (needs internet; see audio/README.md).
+# Building reads the scripts only, so no Twilio token is needed here.
+audio: install
+	IVR_DEV_INSECURE=1 $(BIN)/flask --app app build-audio
 
 test: install
 	$(BIN)/python -m pytest

@@ -30,9 +30,9 @@ from .menus import LANGUAGES, Script
 bp = Blueprint("audio", __name__, cli_group=None)
 
 # gTTS language and Google domain (the accent): American English, Mexican Spanish.
-# gTTS has one speed besides normal, slow=True, which drags every word so much that
-# older callers lose the thread of a long summary; the scripts' short sentences, with
-# a pause after each, give them time at normal speed.
+# Normal speed: gTTS's only other speed, slow=True, stretches every word so much that a
+# summary drags on and older callers lose its thread. The scripts' short sentences, which
+# gTTS records one by one, already give them time.
 GTTS_VOICES = {"en": ("en", "us"), "es": ("es", "com.mx")}
 ENGINE = f"gTTS {gtts.__version__}"
 LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
@@ -210,10 +210,11 @@ def recording_url(prompt_id: str, lang: str, text: str) -> str | None:
         return None
     if cdn := current_app.config["AUDIO_BASE_URL"]:
         return f"{cdn.rstrip('/')}/{recording.file}"
-    path = url_for("audio.recording", name=recording.file.removesuffix(".mp3"))
-    public = current_app.config["PUBLIC_BASE_URL"]
-    return public.rstrip("/") + path if public else url_for(
-        "audio.recording", name=recording.file.removesuffix(".mp3"), _external=True)
+    name = recording.file.removesuffix(".mp3")
+    if public := current_app.config["PUBLIC_BASE_URL"]:
+        # The address Twilio uses, as for signatures: the app may sit behind a proxy.
+        return public.rstrip("/") + url_for("audio.recording", name=name)
+    return url_for("audio.recording", name=name, _external=True)
 
 
 @bp.get("/audio/<name>.mp3")
@@ -242,13 +243,13 @@ def _busy(error: gtts.gTTSError) -> bool:
 
 def _reason(error: gtts.gTTSError, tries: int) -> str:
     if error.rsp is None:
-        return f"cannot reach Google's speech service at translate.google.{error.tts.tld}: is this computer online?"
+        return f"cannot reach Google's speech service at translate.google.{error.tts.tld} (is this computer online?)"
     answer = f"Google's speech service answered {error.rsp.status_code} {error.rsp.reason}"
     return f"{answer} {tries} times: try again later" if _busy(error) else f"{answer} ({error.msg})"
 
 
 def synthesise(text: str, lang: str, sleep) -> list[bytes]:
-    """The MP3 parts gTTS returns for ``text`` (one per ~100 characters), retrying when busy."""
+    """The MP3 parts gTTS returns for ``text`` (one per sentence or phrase), retrying when busy."""
     gtts_lang, tld = GTTS_VOICES[lang]
     for tries, delay in enumerate((*RETRY_DELAYS, None), start=1):
         try:
@@ -295,8 +296,12 @@ def _line(status: str, prompt_id: str, lang: str, detail: str = "") -> str:
 
 
 def _spoken(seconds: float) -> str:
+    return f"{seconds:.0f} s"
+
+
+def _total(seconds: float) -> str:
     minutes, rest = divmod(round(seconds), 60)
-    return f"{seconds:.1f} s" if seconds < 60 else f"{minutes} min {rest:02d} s"
+    return f"{minutes} min {rest:02d} s"
 
 
 def build(script: Script, folder: Path, *, force: bool = False, prune: bool = False,
@@ -355,7 +360,7 @@ def _summarise(recordings: dict, echo) -> None:
         mine = sorted(((r.seconds, prompt_id) for (prompt_id, each), r in recordings.items() if each == lang),
                       reverse=True)
         longest = ", ".join(f"{prompt_id} {_spoken(seconds)}" for seconds, prompt_id in mine[:LONGEST_SHOWN])
-        echo(f"{LANGUAGE_NAMES[lang]}: {len(mine)} recordings, {_spoken(sum(s for s, _ in mine))} in all; "
+        echo(f"{LANGUAGE_NAMES[lang]}: {len(mine)} recordings, {_total(sum(s for s, _ in mine))} in all; "
              f"longest: {longest}")
 
 

@@ -5,13 +5,17 @@ and stops start-up instead of breaking a call later.
 """
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
+from datetime import date, time
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError,
+                      field_validator, model_validator)
 
 LANGUAGES = ("en", "es")
 MAX_OPTIONS = 5
@@ -73,6 +77,100 @@ class Menus(_Strict):
     topics: Menu
     after_summary: Menu
     clinic_unavailable: Menu
+    clinic_closed: Menu
+
+
+# -- clinic hours (ivr/menus/clinic.yaml) ------------------------------------------
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+CLOSED = "closed"
+_OPENING_HOURS = re.compile(r"(\d{1,2}):(\d\d) *- *(\d{1,2}):(\d\d)")
+
+
+def _opening_hours(value: object) -> tuple[time, time] | None:
+    """ "8:00 - 17:00" as (opens, closes); "closed" as None."""
+    if value == CLOSED:
+        return None
+    match = _OPENING_HOURS.fullmatch(str(value).strip())
+    if not match:
+        raise ValueError(f'write hours like "8:00 - 17:00" (24-hour clock) or "{CLOSED}", not {value!r}')
+    hour_open, minute_open, hour_close, minute_close = (int(n) for n in match.groups())
+    try:
+        opens, closes = time(hour_open, minute_open), time(hour_close, minute_close)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a time of day (24-hour clock, 0:00 to 23:59)") from None
+    if opens >= closes:
+        raise ValueError(f"{value!r}: the clinic must open before it closes")
+    return opens, closes
+
+
+OpeningHours = Annotated[tuple[time, time] | None, BeforeValidator(_opening_hours)]
+
+
+class Week(_Strict):
+    monday: OpeningHours
+    tuesday: OpeningHours
+    wednesday: OpeningHours
+    thursday: OpeningHours
+    friday: OpeningHours
+    saturday: OpeningHours
+    sunday: OpeningHours
+
+    @model_validator(mode="after")
+    def _open_some_day(self) -> "Week":
+        if not any(getattr(self, day) for day in WEEKDAYS):
+            raise ValueError("the clinic must be open at least one day a week")
+        return self
+
+
+class DayNames(_Strict):
+    en: list[SpokenText] = Field(min_length=7, max_length=7)
+    es: list[SpokenText] = Field(min_length=7, max_length=7)
+
+
+class MonthNames(_Strict):
+    en: list[SpokenText] = Field(min_length=12, max_length=12)
+    es: list[SpokenText] = Field(min_length=12, max_length=12)
+
+
+class OpeningWords(_Strict):
+    """How the next opening is said, by how far away it is."""
+
+    today: Text
+    tomorrow: Text
+    this_week: Text
+    later: Text
+
+
+class ClinicHours(_Strict):
+    """When the clinic answers the phone, and what a caller hears when it does not."""
+
+    timezone: str
+    weekly: Week
+    closed_on: dict[date, str] = Field(default_factory=dict)
+    closed: Text
+    opening: OpeningWords
+    day_names: DayNames
+    month_names: MonthNames
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (Dallas is America/Chicago)") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def hours_on(self, day: date) -> tuple[time, time] | None:
+        """Opening and closing time on ``day``, or None when the clinic is closed all day."""
+        if day in self.closed_on:
+            return None
+        return getattr(self.weekly, WEEKDAYS[day.weekday()])
 
 
 class Script(_Strict):
@@ -85,6 +183,7 @@ class Script(_Strict):
     speech_keys: dict[Literal["0", "*"], Hints]
     menus: Menus
     summaries: dict[str, Text] = Field(min_length=1)
+    clinic_hours: ClinicHours
 
     # -- what a caller hears -------------------------------------------------
     def menu(self, menu_id: str) -> Menu:
@@ -176,6 +275,8 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _Located:
 
 
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+# Dates (clinic closures) stay text: the schema checks them, so 2026-02-30 gets a file:line message.
+_LineLoader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
 
 
 def _prompt_name(loc: tuple) -> str:
@@ -240,11 +341,13 @@ def _pydantic_problems(data: dict, error: ValidationError, default_file: str) ->
     for err in error.errors():
         loc = err["loc"]
         file, line = _locate(data, loc, default_file)
-        where = ".".join(str(p) for p in loc)
+        where = ".".join(str(p) for p in loc if p != "[key]")
         if err["type"] == "missing":
             message = f"'{loc[-1]}' is missing"
         elif err["type"] == "extra_forbidden":
             message = f"unknown key '{loc[-1]}' (check the spelling)"
+        elif err["type"] == "value_error":
+            message = f"{where}: {err['ctx']['error']}"
         else:
             message = f"{where}: {err['msg']}"
         problems.append(Problem(file, line, _prompt_name(loc), message))
@@ -297,6 +400,34 @@ def _check_links(data: dict, script: Script) -> list[Problem]:
                 script.text(prompt_id, lang)
             except (KeyError, IndexError, ValueError) as exc:
                 problem(("press",), f"cannot build {prompt_id} ({lang}): {exc}")
+    problems += _check_clinic_words(data, script.clinic_hours)
+    return problems
+
+
+# The words each clinic_hours sentence may use, and the one it must use.
+_CLINIC_WORDS = {
+    ("closed",): ({"opening"}, "opening"),
+    ("opening", "today"): ({"time"}, "time"),
+    ("opening", "tomorrow"): ({"time"}, "time"),
+    ("opening", "this_week"): ({"time", "day"}, "time"),
+    ("opening", "later"): ({"time", "day", "date", "month"}, "time"),
+}
+
+
+def _check_clinic_words(data: dict, hours: ClinicHours) -> list[Problem]:
+    """Every {word} in a clinic_hours sentence is one the line can fill in."""
+    problems = []
+    for path, (known, required) in _CLINIC_WORDS.items():
+        text = hours
+        for part in path:
+            text = getattr(text, part)
+        for lang in LANGUAGES:
+            loc = ("clinic_hours", *path, lang)
+            used = set(re.findall(r"{(\w*)}", getattr(text, lang)))
+            if used - known or required not in used:
+                file, line = _locate(data, loc, "ivr/menus")
+                problems.append(Problem(file, line, "clinic_hours", f"{'.'.join(path)} ({lang}) must say "
+                                        f"{{{required}}} and may use only {', '.join(f'{{{w}}}' for w in sorted(known))}"))
     return problems
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from flask import Flask
 
+from .hours import utc_now
 from .menus import load_script
 
 INSECURE_WARNING = (
@@ -25,6 +26,11 @@ def create_app(config: dict | None = None) -> Flask:
         AUDIO_BASE_URL=os.environ.get("AUDIO_BASE_URL", ""),
         IVR_DEV_INSECURE=os.environ.get("IVR_DEV_INSECURE") == "1",
         MENUS_DIR=Path(__file__).parent / "menus",
+        # The call log (ivr/calllog.py): instance/calls.sqlite3 unless DATABASE_URL names a database.
+        DATABASE_URL=os.environ.get("DATABASE_URL", ""),
+        CALLER_HASH_KEY=os.environ.get("CALLER_HASH_KEY", ""),
+        # What time it is (tests freeze it).
+        CLOCK=utc_now,
     )
     app.config.update(config or {})
 
@@ -39,8 +45,9 @@ def create_app(config: dict | None = None) -> Flask:
     # Invalid scripts stop start-up here, with file:line messages, instead of breaking calls.
     app.extensions["ivr.script"] = load_script(app.config["MENUS_DIR"])
 
-    from . import audio, views
+    from . import audio, calllog, views
 
     app.register_blueprint(views.bp)
     app.register_blueprint(audio.bp)
+    app.register_blueprint(calllog.bp)
     return app

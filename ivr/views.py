@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, Response, abort, current_app, request, url_for
+from flask import Blueprint, Response, abort, current_app, g, request, url_for
 from twilio.request_validator import SIGNATURE_SETTINGS_HEADER, RequestValidator, get_signature_algorithm
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
-from . import audio, flow
+from . import audio, flow, hours
 from .menus import LANGUAGE_MENU, LANGUAGES, Script
 
 bp = Blueprint("ivr", __name__)
@@ -36,6 +36,10 @@ def script() -> Script:
 
 def twiml(response: VoiceResponse) -> Response:
     return Response(str(response), mimetype="text/xml")
+
+
+def now():
+    return current_app.config["CLOCK"]()
 
 
 # -- what the caller hears -----------------------------------------------------
@@ -64,6 +68,7 @@ def say_text(parent, text: str, lang: str) -> None:
 
 def render(step: flow.Step, response: VoiceResponse | None = None) -> VoiceResponse:
     response = response or VoiceResponse()
+    g.ivr_step = step  # the call log (ivr/calllog.py) records the last step rendered
     match step:
         case flow.Ask() | flow.Summary():
             ask(response, step)
@@ -74,6 +79,8 @@ def render(step: flow.Step, response: VoiceResponse | None = None) -> VoiceRespo
             response.record(
                 action=url_for(".voicemail_done", lang=lang), max_length=VOICEMAIL_MAX_SECONDS,
                 finish_on_key="#", play_beep=True, timeout=10,
+                recording_status_callback=url_for("calllog.voicemail_saved", lang=lang),
+                recording_status_callback_method="POST",
             )
             # Reached only when nothing was recorded.
             speak(response, "voicemail_empty", lang)
@@ -108,6 +115,9 @@ def ask(response: VoiceResponse, step: flow.Ask | flow.Summary) -> None:
     )
     if lead:
         speak(gather, lead, lang)
+    if menu == "clinic_closed":
+        # Built per call: it says when the clinic opens next.
+        say_text(gather, hours.closed_message(script().clinic_hours, now(), lang), lang)
     if isinstance(step, flow.Summary):
         speak(gather, f"summary.{at}", lang)
     # The language menu has no language yet: each language's line in its own voice.
@@ -117,6 +127,9 @@ def ask(response: VoiceResponse, step: flow.Ask | flow.Summary) -> None:
 
 
 def transfer(response: VoiceResponse, lang: str) -> None:
+    if not hours.is_open(script().clinic_hours, now()):
+        render(flow.Ask("clinic_closed", lang), response)
+        return
     number = current_app.config["CLINIC_PHONE_NUMBER"]
     if not number:
         current_app.logger.error("CLINIC_PHONE_NUMBER is not set: callers cannot reach the clinic")
@@ -220,6 +233,7 @@ def apologise(error):
     if isinstance(error, HTTPException):
         return error
     current_app.logger.exception("webhook %s failed (call %s)", request.path, request.form.get("CallSid", "?"))
+    g.ivr_failed = True  # for the call log
     lang = _lang() or "en"
     response = VoiceResponse()
     try:

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 from twilio.request_validator import RequestValidator
@@ -15,6 +17,9 @@ PUBLIC_BASE_URL = "https://ivr.example.org"
 CLINIC_NUMBER = "+12145550100"
 CALL_SID = "CA" + "0" * 32
 CALLER = "+12145559876"
+CHICAGO = ZoneInfo("America/Chicago")
+# A Monday morning: the clinic is open (ivr/menus/clinic.yaml).
+OPEN_HOURS = datetime(2026, 11, 2, 10, 0, tzinfo=CHICAGO)
 
 
 @pytest.fixture
@@ -26,6 +31,9 @@ def config(tmp_path):
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
         "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
         "CLINIC_PHONE_NUMBER": CLINIC_NUMBER,
+        "CLOCK": lambda: OPEN_HOURS,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'calls.sqlite3'}",
+        "CALLER_HASH_KEY": "test-caller-hash-key",
     }
 
 

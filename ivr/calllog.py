@@ -1,0 +1,321 @@
+"""The call log: one row per step of every call, so the clinic can see how the line is used.
+
+Rows go through SQLAlchemy Core to SQLite (instance/calls.sqlite3, WAL mode) or to the
+PostgreSQL that DATABASE_URL names, so several web servers can share one log. The table is
+created on first use. The log never gets in a call's way: a step costs one INSERT after its
+TwiML is built, timeouts are short, and a failing database is logged while the caller goes on.
+
+Caller numbers are patient data: only a keyed hash (HMAC-SHA256 with CALLER_HASH_KEY) is
+kept, so repeat callers can be counted but not identified. Voicemail audio stays at Twilio;
+the log keeps its address.
+
+A row's ``event``, and what ``detail`` then holds:
+  menu            a menu was said (detail: the menu, "language", or a topic for its after-summary menu)
+  no_input, invalid_choice   a menu was said again after silence or a wrong key (detail: the menu)
+  summary         a summary was played (detail: the topic)
+  transfer        the call was put through to the clinic
+  dial            the clinic call ended or never connected (detail: Twilio's DialCallStatus; seconds)
+  record          the caller was asked to leave a message after the beep
+  recorded        the recording ended (seconds)
+  message         a voicemail was saved (detail: RecordingSid; seconds; recording_url)
+  goodbye         the line said goodbye after three tries (detail: why)
+  error           something failed and the caller heard an apology
+  status          the call ended (detail: Twilio's CallStatus; seconds: the call's length)
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import click
+from flask import Blueprint, Flask, current_app, g, request
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, create_engine, delete, event, select
+from sqlalchemy.engine import Engine, Row, make_url
+from sqlalchemy.exc import SQLAlchemyError
+from twilio.twiml.voice_response import VoiceResponse
+from werkzeug.exceptions import HTTPException
+
+from . import flow, report, views
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("calllog", __name__, cli_group=None)
+# Twilio's status callbacks are webhooks like any other: signed, checked the same way.
+bp.before_request(views.check_signature)
+
+# A write waits at most this long for a busy SQLite file or an unreachable PostgreSQL.
+SQLITE_BUSY_SECONDS = 0.5
+POSTGRES_CONNECT_SECONDS = 2
+POSTGRES_STATEMENT_MS = 1000
+# After a failed write, skip writes for a while: a dead database must not slow every step.
+PAUSE_AFTER_FAILURE_SECONDS = 10
+
+NO_HASH_KEY_WARNING = (
+    "CALLER_HASH_KEY is not set: the call log keeps no trace of caller numbers, "
+    "so the report cannot count repeat callers."
+)
+
+metadata = MetaData()
+call_steps = Table(
+    "call_steps",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("call_sid", String(64), nullable=False),
+    Column("time_utc", DateTime, nullable=False, index=True),
+    Column("caller_hash", String(64)),
+    Column("lang", String(2)),
+    Column("event", String(16), nullable=False),
+    Column("detail", String(64)),
+    Column("seconds", Integer),
+    Column("recording_url", String(300)),
+)
+_LIMITS = {"call_sid": 64, "detail": 64, "recording_url": 300}
+
+
+class CallLog:
+    """One process's connection to the log: the engine is made, and the table created, on first use."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
+        self._paused_until = 0.0
+        self._skipped = 0
+
+    def engine(self) -> Engine:
+        with self._lock:
+            if self._engine is None:
+                engine = _create_engine(self.url)
+                try:
+                    metadata.create_all(engine)
+                except Exception:
+                    engine.dispose()
+                    raise
+                self._engine = engine
+            return self._engine
+
+    def write(self, row: dict) -> None:
+        """Store one row; never raises, whatever the database does."""
+        if time.monotonic() < self._paused_until:
+            self._skipped += 1
+            return
+        try:
+            with self.engine().begin() as connection:
+                connection.execute(call_steps.insert(), _fit(row))
+        except Exception as exc:  # any failure: the caller must not notice
+            self._paused_until = time.monotonic() + PAUSE_AFTER_FAILURE_SECONDS
+            logger.error("call log: cannot write (%s); calls go on, writes pause for %d s",
+                         _short(exc), PAUSE_AFTER_FAILURE_SECONDS)
+            return
+        if self._skipped:
+            logger.warning("call log: writing again; %d steps were not logged", self._skipped)
+            self._skipped = 0
+
+    def rows(self, since: datetime | None = None) -> list[Row]:
+        query = select(call_steps).order_by(call_steps.c.time_utc, call_steps.c.id)
+        if since is not None:
+            query = query.where(call_steps.c.time_utc >= to_utc(since))
+        with self.engine().connect() as connection:
+            return list(connection.execute(query))
+
+    def purge(self, before: datetime) -> int:
+        with self.engine().begin() as connection:
+            return connection.execute(delete(call_steps).where(call_steps.c.time_utc < to_utc(before))).rowcount
+
+
+def _create_engine(url: str) -> Engine:
+    url = make_url(url)
+    if url.get_backend_name() != "sqlite":
+        return create_engine(url, pool_timeout=POSTGRES_CONNECT_SECONDS, connect_args={
+            "connect_timeout": POSTGRES_CONNECT_SECONDS,
+            "options": f"-c statement_timeout={POSTGRES_STATEMENT_MS}",
+        })
+    if url.database and not url.database.startswith("file:"):
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
+
+    @event.listens_for(engine, "connect")
+    def _wal(connection, _record):
+        # WAL: the report reads while web workers write; NORMAL: no fsync on every step.
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+
+    return engine
+
+
+def _fit(row: dict) -> dict:
+    """Cut text to its column's size, so odd input never fails an INSERT."""
+    return {key: value[:_LIMITS[key]] if key in _LIMITS and isinstance(value, str) else value
+            for key, value in row.items()}
+
+
+def _short(exc: Exception) -> str:
+    # SQLAlchemy's message goes on with the SQL and its parameters: keep the first line only.
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
+def to_utc(moment: datetime) -> datetime:
+    """Naive UTC, as stored: SQLite has no time zones."""
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def caller_hash(number: str | None, key: str) -> str | None:
+    """The caller's number as a keyed hash, or nothing without a key or a number."""
+    if not key or not number:
+        return None
+    return hmac.new(key.encode(), number.strip().encode(), hashlib.sha256).hexdigest()
+
+
+def database_url(app: Flask) -> str:
+    url = app.config["DATABASE_URL"] or f"sqlite:///{Path(app.instance_path) / 'calls.sqlite3'}"
+    # Hosting services hand out postgres:// addresses; the driver installed is psycopg 3.
+    return re.sub(r"^postgres(ql)?://", "postgresql+psycopg://", url)
+
+
+def call_log() -> CallLog:
+    return current_app.extensions["ivr.calllog"]
+
+
+@bp.record_once
+def _set_up(state) -> None:
+    state.app.extensions["ivr.calllog"] = CallLog(database_url(state.app))
+    if not state.app.config["CALLER_HASH_KEY"]:
+        state.app.logger.warning(NO_HASH_KEY_WARNING)
+
+
+# -- what each webhook of the call adds to the log ------------------------------------
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _row(**fields) -> dict:
+    return {"call_sid": request.form.get("CallSid", ""), "time_utc": to_utc(views.now()),
+            "lang": flow.parse_lang(request.args.get("lang")), **fields}
+
+
+def _describe(step: flow.Step | None) -> dict:
+    match step:
+        case flow.Ask(at=at, lead=lead):
+            return {"event": lead or "menu", "detail": at}
+        case flow.Summary(topic=topic):
+            return {"event": "summary", "detail": topic}
+        case flow.Transfer():
+            return {"event": "transfer"}
+        case flow.Voicemail():
+            return {"event": "record"}
+        case flow.Goodbye(lead=lead):
+            return {"event": "goodbye", "detail": lead}
+    return {"event": request.endpoint.rpartition(".")[2]}
+
+
+def _step_row() -> dict:
+    form, step = request.form, g.get("ivr_step")
+    if g.get("ivr_failed"):
+        return _row(event="error")
+    if request.endpoint == "ivr.clinic_done":
+        return _row(event="dial", detail=form.get("DialCallStatus"), seconds=_int(form.get("DialCallDuration")))
+    if request.endpoint == "ivr.voicemail_done":
+        return _row(event="recorded", seconds=_int(form.get("RecordingDuration")))
+    row = _row(**_describe(step))
+    if step is not None and step.lang:
+        row["lang"] = step.lang
+    if request.endpoint == "ivr.voice":
+        row["caller_hash"] = caller_hash(form.get("From"), current_app.config["CALLER_HASH_KEY"])
+    return row
+
+
+@bp.after_app_request
+def log_call_step(response):
+    """After each answered step of a call, one row. Nothing here may fail the call."""
+    if request.blueprint == views.bp.name and response.status_code == 200:
+        try:
+            row = _step_row()
+        except Exception:
+            logger.exception("call log: cannot describe %s", request.path)
+        else:
+            call_log().write(row)
+    return response
+
+
+# -- Twilio's callbacks: nobody is listening, so they answer an empty TwiML ----------
+
+
+@bp.post("/ivr/voicemail/saved")
+def voicemail_saved():
+    """Record's recordingStatusCallback: the voicemail is ready at Twilio (never downloaded here)."""
+    form = request.form
+    seconds = _int(form.get("RecordingDuration")) or 0
+    if form.get("RecordingStatus") != "completed" or seconds <= 0 or not form.get("RecordingUrl"):
+        logger.info("call %s: empty recording, not kept as a message", form.get("CallSid", "?"))
+    else:
+        call_log().write(_row(event="message", detail=form.get("RecordingSid"), seconds=seconds,
+                              recording_url=form.get("RecordingUrl")))
+    return views.twiml(VoiceResponse())
+
+
+@bp.post("/ivr/call/status")
+def call_status():
+    """The number's "call status changes" webhook: how the call ended, and its length."""
+    form = request.form
+    call_log().write(_row(event="status", detail=form.get("CallStatus"), seconds=_int(form.get("CallDuration"))))
+    return views.twiml(VoiceResponse())
+
+
+@bp.errorhandler(Exception)
+def answer_anyway(error):
+    """Never a 500, even here: Twilio would retry and log errors for nothing."""
+    if isinstance(error, HTTPException):
+        return error
+    logger.exception("callback %s failed (call %s)", request.path, request.form.get("CallSid", "?"))
+    return views.twiml(VoiceResponse())
+
+
+# -- staff commands ------------------------------------------------------------------
+
+
+@bp.cli.command("report")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), metavar="YYYY-MM-DD",
+              help="Count calls from this day on (Dallas time). Default: everything in the log.")
+@click.option("--format", "output", type=click.Choice(["text", "csv", "json"]), default="text",
+              show_default=True, help="text to read, csv for a spreadsheet, json for programs.")
+def report_command(since: datetime | None, output: str) -> None:
+    """How callers use the line: calls per day, languages, topics, hang-ups, transfers, voicemails."""
+    script = views.script()
+    zone = script.clinic_hours.zone
+    start = since.replace(tzinfo=zone) if since else None
+    try:
+        rows = call_log().rows(start)
+    except SQLAlchemyError as exc:
+        raise click.ClickException(f"cannot read the call log: {_short(exc)}") from None
+    click.echo(report.render(report.summarise(rows, zone, start, list(script.summaries)), output), nl=False)
+
+
+@bp.cli.command("purge")
+@click.option("--older-than", "older_than", required=True, metavar="DAYS",
+              help='Delete call log rows older than this many days, e.g. "90d".')
+def purge_command(older_than: str) -> None:
+    """Delete old rows from the call log (keep it only as long as the clinic needs it)."""
+    match = re.fullmatch(r"(\d+)d?", older_than.strip())
+    if not match:
+        raise click.BadParameter(f'write a number of days, like "90d", not "{older_than}"',
+                                 param_hint="--older-than")
+    days = int(match.group(1))
+    cutoff = views.now() - timedelta(days=days)
+    try:
+        deleted = call_log().purge(cutoff)
+    except SQLAlchemyError as exc:
+        raise click.ClickException(f"cannot purge the call log: {_short(exc)}") from None
+    local = cutoff.astimezone(views.script().clinic_hours.zone)
+    click.echo(f"Deleted {deleted} call log rows from before {local:%Y-%m-%d %H:%M} ({days} days ago).")
+    click.echo("Voicemail recordings stay in the Twilio account until they are deleted there.")

@@ -1,0 +1,175 @@
+"""The clinic's report from the call log: how the line is used, and which topics matter.
+
+``summarise`` turns call log rows (ivr/calllog.py) into numbers; ``render`` prints them as
+text to read, CSV for a spreadsheet or JSON for programs. Days are the clinic's days.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from .views import CONNECTED_DIAL_STATUSES
+
+LANGUAGE_NAMES = {"en": "English", "es": "Spanish", "none": "no language"}
+# Twilio's callbacks arrive after the caller's last step; they are not steps themselves.
+CALLBACK_EVENTS = {"status", "message"}
+
+
+def _local(time_utc: datetime, zone: ZoneInfo) -> datetime:
+    return time_utc.replace(tzinfo=UTC).astimezone(zone)
+
+
+def summarise(rows, zone: ZoneInfo, since: datetime | None, topics: list[str]) -> dict:
+    """The report's numbers, from rows in time order. ``topics`` are listed even if nobody chose them."""
+    calls: dict[str, list] = {}
+    for row in rows:
+        calls.setdefault(row.call_sid, []).append(row)
+
+    days: dict[str, Counter] = {}
+    languages: Counter = Counter({lang: 0 for lang in LANGUAGE_NAMES})
+    chosen = {topic: set() for topic in topics}
+    plays: Counter = Counter({topic: 0 for topic in topics})
+    hung_up: Counter = Counter({topic: 0 for topic in topics})
+    transfers: Counter = Counter(answered=0, missed=0, after_hours=0)
+    callers: Counter = Counter()
+    durations, voicemails, errors = [], [], 0
+
+    for call_sid, steps in calls.items():
+        day = _local(steps[0].time_utc, zone).date().isoformat()
+        lang = next((step.lang for step in steps if step.lang), None) or "none"
+        days.setdefault(day, Counter(calls=0, **{lang: 0 for lang in LANGUAGE_NAMES})).update(calls=1, **{lang: 1})
+        languages[lang] += 1
+        caller = next((step.caller_hash for step in steps if step.caller_hash), None)
+        if caller:
+            callers[caller] += 1
+        ended = None
+        for step in steps:
+            if step.event == "summary":
+                chosen.setdefault(step.detail, set()).add(call_sid)
+                plays[step.detail] += 1
+            elif step.event == "dial":
+                transfers["answered" if step.detail in CONNECTED_DIAL_STATUSES else "missed"] += 1
+            elif step.event == "menu" and step.detail == "clinic_closed":
+                transfers["after_hours"] += 1
+            elif step.event == "message":
+                voicemails.append({
+                    "time": f"{_local(step.time_utc, zone):%Y-%m-%d %H:%M}",
+                    "lang": step.lang or "none",
+                    "seconds": step.seconds,
+                    "recording_sid": step.detail,
+                    "url": step.recording_url,
+                })
+            elif step.event == "status":
+                ended = step.detail
+                if step.seconds is not None:
+                    durations.append(step.seconds)
+        errors += any(step.event == "error" for step in steps)
+        taken = [step for step in steps if step.event not in CALLBACK_EVENTS]
+        # The caller hung up while a summary (or the menu after it) was playing.
+        if ended == "completed" and taken and taken[-1].event == "summary":
+            hung_up[taken[-1].detail] += 1
+
+    return {
+        "since": since.date().isoformat() if since else None,
+        "time_zone": zone.key,
+        "calls": len(calls),
+        "callers": len(callers) if callers else None,
+        "repeat_calls": sum(callers.values()) - len(callers),
+        "average_call_seconds": round(sum(durations) / len(durations)) if durations else None,
+        "days": [{"day": day, **counts} for day, counts in sorted(days.items())],
+        "languages": dict(languages),
+        "topics": sorted(
+            ({"topic": topic, "calls": len(chosen[topic]), "plays": plays[topic],
+              "hung_up_during_summary": hung_up[topic]} for topic in chosen),
+            key=lambda t: (-t["calls"], -t["plays"], t["topic"]),
+        ),
+        "transfers": dict(transfers),
+        "calls_with_errors": errors,
+        "voicemails": voicemails,
+    }
+
+
+def render(report: dict, output: str) -> str:
+    return {"text": as_text, "csv": as_csv, "json": as_json}[output](report)
+
+
+def as_json(report: dict) -> str:
+    return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+
+
+def as_csv(report: dict) -> str:
+    """One number per row: section, item, value."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["section", "item", "value"])
+    writer.writerow(["calls", "total", report["calls"]])
+    writer.writerow(["calls", "different callers", "" if report["callers"] is None else report["callers"]])
+    writer.writerow(["calls", "average seconds", report["average_call_seconds"] or ""])
+    writer.writerow(["calls", "with errors", report["calls_with_errors"]])
+    for day in report["days"]:
+        writer.writerow(["calls per day", day["day"], day["calls"]])
+        for lang, name in LANGUAGE_NAMES.items():
+            writer.writerow([f"calls per day in {name}", day["day"], day[lang]])
+    for lang, name in LANGUAGE_NAMES.items():
+        writer.writerow(["language", name, report["languages"][lang]])
+    for topic in report["topics"]:
+        writer.writerow(["topic chosen (calls)", topic["topic"], topic["calls"]])
+        writer.writerow(["topic played", topic["topic"], topic["plays"]])
+        writer.writerow(["hung up during summary", topic["topic"], topic["hung_up_during_summary"]])
+    for outcome, count in report["transfers"].items():
+        writer.writerow(["clinic transfers", outcome.replace("_", " "), count])
+    writer.writerow(["voicemails waiting", "total", len(report["voicemails"])])
+    for message in report["voicemails"]:
+        writer.writerow(["voicemail", f"{message['time']} {LANGUAGE_NAMES[message['lang']]} {message['seconds']} s",
+                         message["url"]])
+    return out.getvalue()
+
+
+def _table(header: list[str], rows: list[list]) -> list[str]:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+    lines = []
+    for cells in [header, *rows]:
+        first, *numbers = cells
+        lines.append("  ".join([f"{first:<{widths[0]}}"] + [f"{cell:>{w}}" for cell, w in zip(numbers, widths[1:])]))
+    return lines
+
+
+def _duration(seconds: int) -> str:
+    minutes, seconds = divmod(seconds, 60)
+    return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
+
+
+def as_text(report: dict) -> str:
+    since = f"since {report['since']}" if report["since"] else "all calls in the log"
+    lines = [f"Kyphoplasty line: {since} (days and times in {report['time_zone']})", ""]
+
+    names = list(LANGUAGE_NAMES.values())
+    rows = [[day["day"], day["calls"], *(day[lang] for lang in LANGUAGE_NAMES)] for day in report["days"]]
+    rows.append(["Total", report["calls"], *report["languages"].values()])
+    lines += _table(["Calls per day", "calls", *names], rows)
+
+    if report["callers"] is None:
+        callers = "Different callers: not counted (CALLER_HASH_KEY is not set)."
+    else:
+        callers = f"Different callers: {report['callers']} ({report['repeat_calls']} calls from repeat callers)."
+    average = report["average_call_seconds"]
+    lines += ["", callers + (f" Average call: {_duration(average)}." if average is not None else "")]
+
+    lines += [""] + _table(
+        ["Topics, most chosen first", "calls", "plays", "hung up during summary"],
+        [[t["topic"], t["calls"], t["plays"], t["hung_up_during_summary"]] for t in report["topics"]],
+    )
+    transfers = report["transfers"]
+    lines += ["", f"Clinic transfers: {transfers['answered']} answered, {transfers['missed']} missed, "
+                  f"{transfers['after_hours']} asked for after hours."]
+    if report["calls_with_errors"]:
+        lines.append(f"Calls that heard an apology for an error: {report['calls_with_errors']}.")
+
+    lines += ["", f"Voicemails waiting: {len(report['voicemails'])}"]
+    lines += [f"  {m['time']}  {LANGUAGE_NAMES[m['lang']]:<7}  {_duration(m['seconds']):>10}  {m['url']}"
+              for m in report["voicemails"]]
+    return "\n".join(lines) + "\n"

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
 
-.PHONY: run test install clean audio
+.PHONY: run test install clean audio test-postgres
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,15 @@ audio: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# The call log's tests against a real PostgreSQL: Debian's postgresql package (installed if
+# missing, as root) runs a throwaway cluster in a temporary folder.
+test-postgres: $(VENV)/.postgres
+	bash tests/with-postgres.sh $(BIN)/python -m pytest tests/test_calllog.py
+
+$(VENV)/.postgres: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[test,postgres]'
+	touch $@
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

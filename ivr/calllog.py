@@ -173,7 +173,10 @@ def caller_hash(number: str | None, key: str) -> str | None:
 
 
 def database_url(app: Flask) -> str:
-    url = app.config["DATABASE_URL"] or f"sqlite:///{Path(app.instance_path) / 'calls.sqlite3'}"
+    return with_driver(app.config["DATABASE_URL"] or f"sqlite:///{Path(app.instance_path) / 'calls.sqlite3'}")
+
+
+def with_driver(url: str) -> str:
     # Hosting services hand out postgres:// addresses; the driver installed is psycopg 3.
     return re.sub(r"^postgres(ql)?://", "postgresql+psycopg://", url)
 
@@ -284,9 +287,16 @@ def answer_anyway(error):
 # -- staff commands ------------------------------------------------------------------
 
 
+def _day(_context, _param, value: str | None) -> datetime | None:
+    try:
+        return datetime.strptime(value, "%Y-%m-%d") if value else None
+    except ValueError:
+        raise click.BadParameter(f'write the day as year-month-day, like 2026-11-01, not "{value}"') from None
+
+
 @bp.cli.command("report")
-@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), metavar="YYYY-MM-DD",
-              help="Count calls from this day on (Dallas time). Default: everything in the log.")
+@click.option("--since", callback=_day, metavar="YYYY-MM-DD",
+              help="Count calls from this day on (clinic time). Default: everything in the log.")
 @click.option("--format", "output", type=click.Choice(["text", "csv", "json"]), default="text",
               show_default=True, help="text to read, csv for a spreadsheet, json for programs.")
 def report_command(since: datetime | None, output: str) -> None:

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from .views import CONNECTED_DIAL_STATUSES
 
-LANGUAGE_NAMES = {"en": "English", "es": "Spanish", "none": "no language"}
+LANGUAGE_NAMES = {"en": "English", "es": "Spanish", "none": "no choice"}
 # Twilio's callbacks arrive after the caller's last step; they are not steps themselves.
 CALLBACK_EVENTS = {"status", "message"}
 
@@ -113,7 +113,7 @@ def as_csv(report: dict) -> str:
     for day in report["days"]:
         writer.writerow(["calls per day", day["day"], day["calls"]])
         for lang, name in LANGUAGE_NAMES.items():
-            writer.writerow([f"calls per day in {name}", day["day"], day[lang]])
+            writer.writerow([f"calls per day ({name})", day["day"], day[lang]])
     for lang, name in LANGUAGE_NAMES.items():
         writer.writerow(["language", name, report["languages"][lang]])
     for topic in report["topics"]:
@@ -155,7 +155,8 @@ def as_text(report: dict) -> str:
     if report["callers"] is None:
         callers = "Different callers: not counted (CALLER_HASH_KEY is not set)."
     else:
-        callers = f"Different callers: {report['callers']} ({report['repeat_calls']} calls from repeat callers)."
+        callers = (f"Different callers: {report['callers']}. "
+                   f"Calls from someone who had called before: {report['repeat_calls']}.")
     average = report["average_call_seconds"]
     lines += ["", callers + (f" Average call: {_duration(average)}." if average is not None else "")]
 
@@ -164,8 +165,8 @@ def as_text(report: dict) -> str:
         [[t["topic"], t["calls"], t["plays"], t["hung_up_during_summary"]] for t in report["topics"]],
     )
     transfers = report["transfers"]
-    lines += ["", f"Clinic transfers: {transfers['answered']} answered, {transfers['missed']} missed, "
-                  f"{transfers['after_hours']} asked for after hours."]
+    lines += ["", f"Transfers to the clinic: {transfers['answered']} answered, {transfers['missed']} missed. "
+                  f"Asked for the clinic after hours: {transfers['after_hours']}."]
     if report["calls_with_errors"]:
         lines.append(f"Calls that heard an apology for an error: {report['calls_with_errors']}.")
 

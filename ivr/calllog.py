@@ -315,7 +315,7 @@ def report_command(since: datetime | None, output: str) -> None:
 @click.option("--older-than", "older_than", required=True, metavar="DAYS",
               help='Delete call log rows older than this many days, e.g. "90d".')
 def purge_command(older_than: str) -> None:
-    """Delete old rows from the call log (keep it only as long as the clinic needs it)."""
+    """Delete call log rows older than a number of days."""
     match = re.fullmatch(r"(\d+)d?", older_than.strip())
     if not match:
         raise click.BadParameter(f'write a number of days, like "90d", not "{older_than}"',

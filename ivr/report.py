@@ -85,7 +85,7 @@ def summarise(rows, zone: ZoneInfo, since: datetime | None, topics: list[str]) -
         "topics": sorted(
             ({"topic": topic, "calls": len(chosen[topic]), "plays": plays[topic],
               "hung_up_during_summary": hung_up[topic]} for topic in chosen),
-            key=lambda t: (-t["calls"], -t["plays"], t["topic"]),
+            key=lambda t: (-t["calls"], -t["plays"], topics.index(t["topic"]) if t["topic"] in topics else len(topics)),
         ),
         "transfers": dict(transfers),
         "calls_with_errors": errors,

@@ -150,8 +150,8 @@ def _create_engine(url: str) -> Engine:
 
 
 def _fit(row: dict) -> dict:
-    """Cut text to its column's size, so odd input never fails an INSERT."""
-    return {key: value[:_LIMITS[key]] if key in _LIMITS and isinstance(value, str) else value
+    """Text cut to its column's size and without NUL (PostgreSQL refuses it): odd input never fails an INSERT."""
+    return {key: value.replace("\x00", "")[:_LIMITS[key]] if key in _LIMITS and isinstance(value, str) else value
             for key, value in row.items()}
 
 
@@ -196,10 +196,12 @@ def _set_up(state) -> None:
 
 
 def _int(value: str | None) -> int | None:
+    """Seconds from Twilio, or None if they are not a number an INTEGER column can hold."""
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
         return None
+    return number if 0 <= number < 2**31 else None
 
 
 def _row(**fields) -> dict:

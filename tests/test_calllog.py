@@ -145,6 +145,15 @@ def test_call_status_callback_records_the_length_of_the_call(app, client):
     assert (row.event, row.detail, row.seconds, row.call_sid) == ("status", "completed", 187, "CA1")
 
 
+def test_odd_values_from_twilio_are_stored_without_failing(app, call, caplog):
+    call.post("/ivr/clinic/done?lang=es", {"DialCallStatus": "\x00busy" + "x" * 500, "DialCallDuration": "9" * 30})
+    call.post("/ivr/call/status", {"CallSid": "CA" + "\x00" * 100, "CallStatus": "completed", "CallDuration": "-5"})
+    dial, status = log_rows(app)
+    assert dial.detail == "busy" + "x" * 60 and dial.seconds is None
+    assert status.call_sid == "CA" and status.seconds is None
+    assert "call log: cannot write" not in caplog.text
+
+
 # -- voicemail -------------------------------------------------------------------------------
 
 
@@ -395,9 +404,9 @@ def test_missing_database_and_folder_are_created_on_first_use(config, tmp_path):
     assert mode == "wal"
 
 
-def test_default_database_is_in_the_instance_folder(config, tmp_path):
-    del config["DATABASE_URL"]
-    app = create_app({**config, "DATABASE_URL": ""})
+def test_default_database_is_in_the_instance_folder(config):
+    config["DATABASE_URL"] = ""
+    app = create_app(config)
     assert calllog.database_url(app) == f"sqlite:///{app.instance_path}/calls.sqlite3"
 
 

@@ -1,5 +1,6 @@
 """Clinic hours: open, closed, holidays and daylight saving, as callers hear them."""
 import re
+import shutil
 from datetime import UTC, date, datetime, time
 
 import pytest
@@ -215,8 +216,6 @@ def test_spanish_closed_path_has_no_english(call, clock):
 
 @pytest.fixture
 def menus_copy(tmp_path):
-    import shutil
-
     target = tmp_path / "menus"
     shutil.copytree(MENUS, target)
     return target

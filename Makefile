@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
 
-.PHONY: run test install clean audio
+.PHONY: run test install clean audio browser check simulate diagram
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,22 @@ run: install
 audio: install
 	IVR_DEV_INSECURE=1 $(BIN)/flask --app app build-audio
 
-test: install
+test: install browser
 	$(BIN)/python -m pytest
+
+# The preview page is tested in a real browser: Debian's chromium and chromium-driver, installed
+# here when missing and we are root (CI, fresh machines). Otherwise that test skips and says why.
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing chromium and chromium-driver (apt-get) for the preview page's browser test"; \
+			apt-get update -qq && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+				chromium chromium-driver >/dev/null; \
+		else \
+			echo "chromium/chromedriver missing and not root: the browser test will be skipped"; \
+		fi; \
+	fi
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

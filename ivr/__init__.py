@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from flask import Flask
 
-from .menus import load_script
+from .menus import DEFAULT_MENUS_DIR
+from .script_store import ScriptStore
 
 INSECURE_WARNING = (
     "IVR_DEV_INSECURE=1 and no TWILIO_AUTH_TOKEN: Twilio signatures are NOT checked. "
@@ -24,7 +24,7 @@ def create_app(config: dict | None = None) -> Flask:
         AUDIO_DIR=os.environ.get("AUDIO_DIR", "audio"),
         AUDIO_BASE_URL=os.environ.get("AUDIO_BASE_URL", ""),
         IVR_DEV_INSECURE=os.environ.get("IVR_DEV_INSECURE") == "1",
-        MENUS_DIR=Path(__file__).parent / "menus",
+        MENUS_DIR=DEFAULT_MENUS_DIR,
     )
     app.config.update(config or {})
 
@@ -37,7 +37,8 @@ def create_app(config: dict | None = None) -> Flask:
         app.logger.warning(INSECURE_WARNING)
 
     # Invalid scripts stop start-up here, with file:line messages, instead of breaking calls.
-    app.extensions["ivr.script"] = load_script(app.config["MENUS_DIR"])
+    # Later edits are picked up by the store, only if they are valid (views.script()).
+    app.extensions["ivr.scripts"] = ScriptStore(app.config["MENUS_DIR"], app.logger)
 
     from . import audio, views
 

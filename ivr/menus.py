@@ -398,7 +398,8 @@ def mentioned_keys(text: str, lang: str) -> set[str]:
 
 
 def _spoken(keys) -> str:
-    return ", ".join(sorted(keys, key=lambda k: (not k.isdigit(), k))) or "no key"
+    """Keys in keypad-menu order: 1 to 9, then 0, * and #."""
+    return ", ".join(sorted(keys, key="1234567890*#".index)) or "no key"
 
 
 def _check_mentioned_keys(report: _Report, script: Script) -> None:
@@ -466,8 +467,8 @@ def _check_ambiguous_hints(report: _Report, script: Script) -> None:
                     keys_of.setdefault(normalise(word), set()).add(key)
             for word, keys in keys_of.items():
                 if len(keys) > 1:
-                    report(("menus", menu_id, "options"), f'"{word}" is a {LANGUAGE_NAMES[lang]} hint for options '
-                           f"{_spoken(keys)}: a caller who says it gets neither", warning=True)
+                    report(("menus", menu_id, "options"), f'"{word}" is a hint for options {_spoken(keys)} in '
+                           f"{LANGUAGE_NAMES[lang]}: a caller who says it gets neither", warning=True)
 
 
 def check_scripts(menus_dir: Path | str) -> tuple[Script | None, list[Problem]]:

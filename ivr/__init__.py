@@ -24,6 +24,7 @@ def create_app(config: dict | None = None) -> Flask:
         AUDIO_DIR=os.environ.get("AUDIO_DIR", "audio"),
         AUDIO_BASE_URL=os.environ.get("AUDIO_BASE_URL", ""),
         IVR_DEV_INSECURE=os.environ.get("IVR_DEV_INSECURE") == "1",
+        IVR_PREVIEW=os.environ.get("IVR_PREVIEW") == "1",
         MENUS_DIR=DEFAULT_MENUS_DIR,
     )
     app.config.update(config or {})
@@ -44,4 +45,8 @@ def create_app(config: dict | None = None) -> Flask:
 
     app.register_blueprint(views.bp)
     app.register_blueprint(audio.bp)
+    if app.config["IVR_PREVIEW"] or app.config["IVR_DEV_INSECURE"]:
+        from . import preview
+
+        app.register_blueprint(preview.bp)
     return app

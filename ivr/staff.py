@@ -129,8 +129,9 @@ def answer_for(wait: dict, typed: str) -> dict:
 
 @click.command("simulate")
 @click.option("--lang", type=click.Choice(LANGUAGES), help="Choose this language at the language menu.")
-@click.option("--keys", help='What the caller does, comma-separated: keys, "" for silence, '
-              '"speech: words", and at a transfer answered/no-answer/busy/failed; prints the whole call.')
+@click.option("--keys", help="What the caller does, comma-separated, and print the whole call: a key, "
+              '"speech: words", nothing for silence (2,,1); at a transfer answered, no-answer, busy or '
+              "failed; at a voicemail message or nothing.")
 @menus_option
 def simulate(lang: str | None, keys: str | None, menus_dir: Path) -> None:
     """Call the line in the terminal: hear what a caller hears, press keys."""

@@ -266,3 +266,12 @@ def test_diagram_stops_on_scripts_with_errors():
     result = run(diagram, "--menus", FIXTURES / "duplicate_digit")
     assert result.exit_code == 1
     assert '"1" is written twice' in result.output
+
+
+def test_the_staff_guide_quotes_real_messages():
+    guide = (ROOT / "docs" / "editing-scripts.md").read_text(encoding="utf-8")
+    quoted = [line for line in guide.splitlines() if line.startswith("tests/fixtures/scripts/")]
+    assert len(quoted) >= 12
+    for line in quoted:
+        fixture = line.split("/")[3]
+        assert line in run(check, "--menus", FIXTURES / fixture).output.splitlines(), line

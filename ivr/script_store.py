@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -30,6 +31,7 @@ from .menus import Script, ScriptError, load_script
 
 RECHECK_SECONDS = 1.0
 KEEP_VERSIONS = 8
+VERSION = re.compile(r"[0-9a-f]{8}")
 
 
 class ScriptStore:
@@ -48,8 +50,9 @@ class ScriptStore:
         """The version a call's URL names if known here, else the newest good one."""
         if version in self._versions:
             return version, self._versions[version]
-        # A new call, or a version another worker loaded first: look at the files.
-        self.refresh(force=version is not None)
+        # A new call, or a version another worker loaded first: look at the files (now, for
+        # a version; garbage in the URL waits like a new call).
+        self.refresh(force=VERSION.fullmatch(version or "") is not None)
         if version in self._versions:
             return version, self._versions[version]
         return self.current, self._versions[self.current]

@@ -57,6 +57,10 @@ class ScriptStore:
             return version, self._versions[version]
         return self.current, self._versions[self.current]
 
+    def newest(self) -> Script:
+        """What a new call would hear (for staff commands; webhooks use views.script())."""
+        return self.get(None)[1]
+
     def refresh(self, force: bool = False) -> None:
         """Load the files again if they changed; keep the current version if they have errors."""
         with self._lock:

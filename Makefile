@@ -44,14 +44,14 @@ browser:
 
 # Staff tools (docs/editing-scripts.md). None needs a Twilio token.
 check: install
-	$(BIN)/flask --app app check
+	@$(BIN)/flask --app app check
 
 # make simulate ARGS="--lang es --keys 2,1,*,0"
 simulate: install
-	CLINIC_PHONE_NUMBER=$${CLINIC_PHONE_NUMBER:-+12145550100} $(BIN)/flask --app app simulate $(ARGS)
+	@CLINIC_PHONE_NUMBER=$${CLINIC_PHONE_NUMBER:-+12145550100} $(BIN)/flask --app app simulate $(ARGS)
 
 diagram: install
-	$(BIN)/flask --app app diagram --update README.md
+	@$(BIN)/flask --app app diagram --update README.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

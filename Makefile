@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
 
-.PHONY: run test install clean audio test-postgres
+.PHONY: run test install clean audio test-postgres browser check simulate diagram
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,7 @@ run: install
 audio: install
 	IVR_DEV_INSECURE=1 $(BIN)/flask --app app build-audio
 
-test: install
+test: install browser
 	$(BIN)/python -m pytest
 
 # The call log's tests against a real PostgreSQL: Debian's postgresql package (installed if
@@ -36,6 +36,31 @@ test-postgres: $(VENV)/.postgres
 $(VENV)/.postgres: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[test,postgres]'
 	touch $@
+
+# The preview page is tested in a real browser: Debian's chromium and chromium-driver, installed
+# here when missing and we are root (CI, fresh machines). Otherwise that test skips and says why.
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing chromium and chromium-driver (apt-get) for the preview page's browser test"; \
+			apt-get update -qq && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+				chromium chromium-driver >/dev/null; \
+		else \
+			echo "chromium/chromedriver missing and not root: the browser test will be skipped"; \
+		fi; \
+	fi
+
+# Staff tools (docs/editing-scripts.md). None needs a Twilio token.
+check: install
+	@$(BIN)/flask --app app check
+
+# make simulate ARGS="--lang es --keys 2,1,*,0"
+simulate: install
+	@CLINIC_PHONE_NUMBER=$${CLINIC_PHONE_NUMBER:-+12145550100} $(BIN)/flask --app app simulate $(ARGS)
+
+diagram: install
+	@$(BIN)/flask --app app diagram --update README.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

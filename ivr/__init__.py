@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from flask import Flask
 
 from .hours import utc_now
-from .menus import load_script
+from .menus import DEFAULT_MENUS_DIR
+from .script_store import ScriptStore
 
 INSECURE_WARNING = (
     "IVR_DEV_INSECURE=1 and no TWILIO_AUTH_TOKEN: Twilio signatures are NOT checked. "
@@ -25,7 +25,8 @@ def create_app(config: dict | None = None) -> Flask:
         AUDIO_DIR=os.environ.get("AUDIO_DIR", "audio"),
         AUDIO_BASE_URL=os.environ.get("AUDIO_BASE_URL", ""),
         IVR_DEV_INSECURE=os.environ.get("IVR_DEV_INSECURE") == "1",
-        MENUS_DIR=Path(__file__).parent / "menus",
+        IVR_PREVIEW=os.environ.get("IVR_PREVIEW") == "1",
+        MENUS_DIR=DEFAULT_MENUS_DIR,
         # The call log (ivr/calllog.py): instance/calls.sqlite3 unless DATABASE_URL names a database.
         DATABASE_URL=os.environ.get("DATABASE_URL", ""),
         CALLER_HASH_KEY=os.environ.get("CALLER_HASH_KEY", ""),
@@ -43,11 +44,16 @@ def create_app(config: dict | None = None) -> Flask:
         app.logger.warning(INSECURE_WARNING)
 
     # Invalid scripts stop start-up here, with file:line messages, instead of breaking calls.
-    app.extensions["ivr.script"] = load_script(app.config["MENUS_DIR"])
+    # Later edits are picked up by the store, only if they are valid (views.script()).
+    app.extensions["ivr.scripts"] = ScriptStore(app.config["MENUS_DIR"], app.logger)
 
     from . import audio, calllog, views
 
     app.register_blueprint(views.bp)
     app.register_blueprint(audio.bp)
     app.register_blueprint(calllog.bp)
+    if app.config["IVR_PREVIEW"] or app.config["IVR_DEV_INSECURE"]:
+        from . import preview
+
+        app.register_blueprint(preview.bp)
     return app

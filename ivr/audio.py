@@ -387,7 +387,7 @@ def problems(script: Script, folder: Path) -> list[str]:
 @click.option("--prune", is_flag=True, help="Delete recordings that no prompt uses any more.")
 def build_audio_command(force: bool, prune: bool) -> None:
     """Record every prompt in both languages with gTTS (needs internet)."""
-    ok = build(current_app.extensions["ivr.script"], library().folder, force=force, prune=prune)
+    ok = build(current_app.extensions["ivr.scripts"].newest(), library().folder, force=force, prune=prune)
     if not ok:
         raise SystemExit(1)
 
@@ -395,7 +395,7 @@ def build_audio_command(force: bool, prune: bool) -> None:
 @bp.cli.command("audio-status")
 def audio_status_command() -> None:
     """List prompts whose recording is missing or out of date; exit 1 if any is."""
-    script = current_app.extensions["ivr.script"]
+    script = current_app.extensions["ivr.scripts"].newest()
     lines = problems(script, library().folder)
     for line in lines:
         click.echo(line)

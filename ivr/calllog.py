@@ -42,6 +42,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
 from . import flow, report, views
+from .simulator import SIMULATED_CALL
 
 logger = logging.getLogger(__name__)
 
@@ -243,7 +244,9 @@ def _step_row() -> dict:
 @bp.after_app_request
 def log_call_step(response):
     """After each answered step of a call, one row. Nothing here may fail the call."""
-    if request.blueprint == views.bp.name and response.status_code == 200:
+    # A simulated call (simulate, /preview) is staff trying the line, not a caller.
+    simulated = request.environ.get(SIMULATED_CALL)
+    if request.blueprint == views.bp.name and response.status_code == 200 and not simulated:
         try:
             row = _step_row()
         except Exception:

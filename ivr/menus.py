@@ -1,7 +1,8 @@
 """Load and validate the menu scripts (ivr/menus/*.yaml).
 
-Staff edit these files, so every problem is reported as ``file:line: prompt: message``
-and stops start-up instead of breaking a call later.
+Staff edit these files, so every problem is reported as ``file:line: prompt: message``.
+Errors stop start-up (and a reload) instead of breaking a call later; warnings (too long,
+keys that do not match) are printed by ``flask --app app check`` and never stop the line.
 """
 from __future__ import annotations
 
@@ -23,6 +24,15 @@ MAX_OPTIONS = 5
 CLINIC, VOICEMAIL, AGAIN = "clinic", "voicemail", "again"
 LANGUAGE_MENU = "language"
 BACK_KEY, CLINIC_KEY = "*", "0"
+DEFAULT_MENUS_DIR = Path(__file__).parent / "menus"
+LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
+
+# Spoken-length budgets, in seconds: a caller listens once and must remember the choices.
+MENU_BUDGET, SUMMARY_BUDGET = 15, 90
+# Estimated speaking rate of the line's voices, in words a second, the same in both
+# languages: a neural voice reads about 150 words a minute (2.5 a second); the line slows it
+# to 90% (views.SPEAKING_RATE) and pauses after each sentence, which comes to about 2.1.
+WORDS_PER_SECOND = 2.1
 
 SpokenText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
@@ -232,13 +242,15 @@ class Problem:
     line: int
     prompt: str
     message: str
+    warning: bool = False
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.prompt}: {self.message}"
+        kind = "warning: " if self.warning else ""
+        return f"{self.file}:{self.line}: {self.prompt}: {kind}{self.message}"
 
 
 class ScriptError(Exception):
-    """The scripts are not valid; ``problems`` says where and why."""
+    """The scripts are not valid; ``problems`` (errors only) says where and why."""
 
     def __init__(self, problems: list[Problem]):
         self.problems = problems
@@ -354,14 +366,20 @@ def _pydantic_problems(data: dict, error: ValidationError, default_file: str) ->
     return problems
 
 
-def _check_links(data: dict, script: Script) -> list[Problem]:
+class _Report:
+    """Collects problems, each placed at the file and line of a path in the YAML."""
+
+    def __init__(self, data: dict):
+        self.data, self.problems = data, []
+
+    def __call__(self, loc: tuple, message: str, warning: bool = False) -> None:
+        file, line = _locate(self.data, loc, "ivr/menus")
+        self.problems.append(Problem(file, line, _prompt_name(loc), message, warning))
+
+
+def _check_links(report: _Report, script: Script) -> None:
     """Rules a schema cannot say: keys, targets, counts."""
-    problems = []
-
-    def problem(loc: tuple, message: str) -> None:
-        file, line = _locate(data, loc, "ivr/menus")
-        problems.append(Problem(file, line, _prompt_name(loc), message))
-
+    problem = report
     summaries = set(script.summaries)
     for menu_id in Menus.model_fields:
         menu = script.menu(menu_id)
@@ -394,14 +412,16 @@ def _check_links(data: dict, script: Script) -> list[Problem]:
     for lang in LANGUAGES:
         if languages.count(lang) != 1:
             problem(("language_menu",), f"needs exactly one option for language '{lang}'")
+    for lang in LANGUAGES:
+        template = getattr(script.press, lang)
+        if "{option}" not in template or "{key}" not in template:
+            problem(("press", lang), f'"{template}" must contain {{option}} and {{key}}')
     for prompt_id in script.prompt_ids():
         for lang in LANGUAGES:
             try:
                 script.text(prompt_id, lang)
             except (KeyError, IndexError, ValueError) as exc:
                 problem(("press",), f"cannot build {prompt_id} ({lang}): {exc}")
-    problems += _check_clinic_words(data, script.clinic_hours)
-    return problems
 
 
 # The words each clinic_hours sentence may use, and the one it must use.
@@ -414,39 +434,201 @@ _CLINIC_WORDS = {
 }
 
 
-def _check_clinic_words(data: dict, hours: ClinicHours) -> list[Problem]:
+def _check_clinic_words(report: _Report, script: Script) -> None:
     """Every {word} in a clinic_hours sentence is one the line can fill in."""
-    problems = []
     for path, (known, required) in _CLINIC_WORDS.items():
-        text = hours
+        text = script.clinic_hours
         for part in path:
             text = getattr(text, part)
         for lang in LANGUAGES:
-            loc = ("clinic_hours", *path, lang)
             used = set(re.findall(r"{(\w*)}", getattr(text, lang)))
             if used - known or required not in used:
-                file, line = _locate(data, loc, "ivr/menus")
-                problems.append(Problem(file, line, "clinic_hours", f"{'.'.join(path)} ({lang}) must say "
-                                        f"{{{required}}} and may use only {', '.join(f'{{{w}}}' for w in sorted(known))}"))
-    return problems
+                report(("clinic_hours", *path, lang), f"{'.'.join(path)} ({lang}) must say "
+                       f"{{{required}}} and may use only {', '.join(f'{{{w}}}' for w in sorted(known))}")
 
 
-def load_script(menus_dir: Path | str) -> Script:
-    """Read, merge and validate every ``*.yaml`` in ``menus_dir``; raise ScriptError."""
+def _check_speech_hints(report: _Report, script: Script) -> None:
+    """Every option has words a caller can say instead of pressing, in both languages."""
+    for key, option in script.language_menu.items():
+        if not option.hints:
+            report(("language_menu", key, "hints"), f"option {key} has no words a caller can say (hints)")
+    for menu_id in Menus.model_fields:
+        for key, option in script.menu(menu_id).options.items():
+            for lang in LANGUAGES:
+                shared = getattr(script.speech_keys[key], lang) if key in script.speech_keys else []
+                if not getattr(option.hints, lang) and not shared:
+                    report(("menus", menu_id, "options", key, "hints"),
+                           f"option {key} has no {LANGUAGE_NAMES[lang]} words a caller can say "
+                           f"(add some under hints: {lang}:)")
+
+
+def _reached(script: Script) -> set[str]:
+    """Every menu, summary and action a caller can reach from the language menu."""
+    # The language menu leads to the topics; 0 reaches the clinic, and so the menus for
+    # when the clinic does not answer or is closed, from every menu.
+    todo, seen = ["topics", CLINIC, "clinic_unavailable", "clinic_closed"], set()
+    while todo:
+        target = todo.pop()
+        if target in seen:
+            continue
+        seen.add(target)
+        if target in script.summaries:
+            todo.append("after_summary")
+        if script.has_menu(target):
+            menu = script.menu(target)
+            todo += [option.goes_to for option in menu.options.values()] + [menu.back_to]
+    return seen
+
+
+def _check_reachable(report: _Report, script: Script) -> None:
+    reached = _reached(script)
+    for topic in script.summaries:
+        if topic not in reached:
+            report(("summaries", topic), f"no menu option goes to '{topic}', so callers never hear it "
+                   f"(add an option with goes_to: {topic}, or delete this summary)")
+    for menu_id in Menus.model_fields:
+        if menu_id not in reached:
+            report(("menus", menu_id), "no caller can reach this menu")
+    if VOICEMAIL not in reached:
+        for name in ("voicemail", "voicemail_thanks", "voicemail_empty"):
+            report(("prompts", name), "never heard: no menu option goes to voicemail", warning=True)
+
+
+# -- warnings: what a caller would find too long or confusing --------------------
+
+_PRESS_WORDS = {"en": {"press"}, "es": {"oprima", "marque", "presione", "pulse"}}
+_KEY_NAMES = {
+    "en": {"star": "*", "pound": "#", "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4",
+           "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9"},
+    "es": {"asterisco": "*", "gato": "#", "cero": "0", "uno": "1", "dos": "2", "tres": "3", "cuatro": "4",
+           "cinco": "5", "seis": "6", "siete": "7", "ocho": "8", "nueve": "9"},
+}
+_BETWEEN_PRESS_AND_KEY = {"the", "key", "la", "tecla", "el", "de"}
+_KEYS = set("0123456789*#")
+
+
+def mentioned_keys(text: str, lang: str) -> set[str]:
+    """Keys a text tells the caller to press, e.g. "press 3" or "oprima la tecla asterisco"."""
+    plain = unicodedata.normalize("NFKD", text.casefold())
+    words = re.sub(r"[^\w*#]+", " ", "".join(c for c in plain if not unicodedata.combining(c))).split()
+    keys = set()
+    for i, word in enumerate(words):
+        if word not in _PRESS_WORDS[lang]:
+            continue
+        following = [w for w in words[i + 1:i + 5] if w not in _BETWEEN_PRESS_AND_KEY]
+        key = _KEY_NAMES[lang].get(following[0], following[0]) if following else None
+        if key in _KEYS:  # not "911", which is dialled, not pressed in a menu
+            keys.add(key)
+    return keys
+
+
+def _spoken(keys) -> str:
+    """Keys in keypad-menu order: 1 to 9, then 0, * and #."""
+    return ", ".join(sorted(keys, key="1234567890*#".index)) or "no key"
+
+
+def _check_mentioned_keys(report: _Report, script: Script) -> None:
+    """Texts that name a key: the same key in both languages, and one that does something there."""
+
+    def check(loc: tuple, text: Text, works: set[str] | None) -> None:
+        said = {lang: mentioned_keys(getattr(text, lang), lang) for lang in LANGUAGES}
+        if said["en"] != said["es"]:
+            report(loc, f"English tells callers to press {_spoken(said['en'])} but Spanish says "
+                   f"{_spoken(said['es'])}", warning=True)
+        for lang in LANGUAGES:
+            for key in sorted(said[lang] - (works if works is not None else said[lang])):
+                report(loc + (lang,), f"the {LANGUAGE_NAMES[lang]} text says to press {key}, but {key} does "
+                       f"nothing here (keys: {_spoken(works)})", warning=True)
+
+    for name in Prompts.model_fields:
+        check(("prompts", name), getattr(script.prompts, name), None)
+    for menu_id in Menus.model_fields:
+        menu = script.menu(menu_id)
+        works = set(menu.options) | {CLINIC_KEY, BACK_KEY}
+        if menu.intro:
+            check(("menus", menu_id, "intro"), menu.intro, works)
+        for key, option in menu.options.items():
+            check(("menus", menu_id, "options", key, "say"), option.say, works)
+    # A summary plays inside the after-summary menu, so its keys are the ones that work.
+    after_summary = set(script.menu("after_summary").options) | {CLINIC_KEY, BACK_KEY}
+    for topic, text in script.summaries.items():
+        check(("summaries", topic), text, after_summary)
+    # Each language-menu line is in its own language and names its own key (0 works too).
+    for key, option in script.language_menu.items():
+        for other in sorted(mentioned_keys(option.say, option.language) - {key, CLINIC_KEY}):
+            report(("language_menu", key, "say"), f"says to press {other}, but this line's key is {key}",
+                   warning=True)
+
+
+def spoken_seconds(text: str) -> float:
+    """Estimated time to say ``text`` on the line (see WORDS_PER_SECOND)."""
+    return len(text.split()) / WORDS_PER_SECOND
+
+
+def _check_lengths(report: _Report, script: Script) -> None:
+    def check(loc: tuple, prompt_id: str, budget: int, kind: str, advice: str) -> None:
+        for lang in LANGUAGES:
+            text = script.text(prompt_id, lang)
+            seconds = spoken_seconds(text)
+            if seconds > budget:
+                report(loc, f"about {seconds:.1f} s in {LANGUAGE_NAMES[lang]} ({len(text.split())} words); "
+                       f"a {kind} should take at most {budget} s: {advice}", warning=True)
+
+    check(("language_menu",), f"menu.{LANGUAGE_MENU}", MENU_BUDGET, "menu", "shorten the lines")
+    for menu_id in Menus.model_fields:
+        check(("menus", menu_id), f"menu.{menu_id}", MENU_BUDGET, "menu", "shorten the intro or the options")
+    for topic in script.summaries:
+        check(("summaries", topic), f"summary.{topic}", SUMMARY_BUDGET, "summary", "shorten the text")
+
+
+def _check_ambiguous_hints(report: _Report, script: Script) -> None:
+    """A word listed for two options chooses neither (flow.key_from_speech needs one match)."""
+    for menu_id in Menus.model_fields:
+        for lang in LANGUAGES:
+            keys_of: dict[str, set[str]] = {}
+            for key, option in script.menu(menu_id).options.items():
+                shared = getattr(script.speech_keys[key], lang) if key in script.speech_keys else []
+                for word in [*getattr(option.hints, lang), *shared]:
+                    keys_of.setdefault(normalise(word), set()).add(key)
+            for word, keys in keys_of.items():
+                if len(keys) > 1:
+                    report(("menus", menu_id, "options"), f'"{word}" is a hint for options {_spoken(keys)} in '
+                           f"{LANGUAGE_NAMES[lang]}: a caller who says it gets neither", warning=True)
+
+
+def check_scripts(menus_dir: Path | str) -> tuple[Script | None, list[Problem]]:
+    """Read, merge and validate every ``*.yaml`` in ``menus_dir``.
+
+    Returns the script (None if it has errors) and every problem, errors and warnings.
+    """
     menus_dir = Path(menus_dir)
     files = sorted(menus_dir.glob("*.yaml"))
     if not files:
-        raise ScriptError([Problem(str(menus_dir), 1, "(folder)", "no .yaml script files found")])
+        return None, [Problem(str(menus_dir), 1, "(folder)", "no .yaml script files found")]
     data, problems = _read(files)
     if problems:
-        raise ScriptError(problems)
+        return None, problems
     try:
         script = Script.model_validate(data)
     except ValidationError as exc:
-        raise ScriptError(_pydantic_problems(data, exc, str(files[0]))) from None
-    problems = _check_links(data, script)
-    if problems:
-        raise ScriptError(problems)
+        return None, _pydantic_problems(data, exc, str(files[0]))
+    report = _Report(data)
+    _check_links(report, script)
+    _check_clinic_words(report, script)
+    if report.problems:  # the checks below assume every option leads somewhere
+        return None, report.problems
+    for check in (_check_speech_hints, _check_reachable, _check_mentioned_keys, _check_lengths,
+                  _check_ambiguous_hints):
+        check(report, script)
+    errors = any(not p.warning for p in report.problems)
+    return (None if errors else script), report.problems
+
+
+def load_script(menus_dir: Path | str) -> Script:
+    """The valid script in ``menus_dir``; raise ScriptError listing the errors (not warnings)."""
+    script, problems = check_scripts(menus_dir)
+    if script is None:
+        raise ScriptError([p for p in problems if not p.warning])
     return script
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, Response, abort, current_app, g, request, url_for
+from flask import Blueprint, Response, abort, current_app, g, has_request_context, request, url_for
 from twilio.request_validator import SIGNATURE_SETTINGS_HEADER, RequestValidator, get_signature_algorithm
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
@@ -31,7 +31,18 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
 def script() -> Script:
-    return current_app.extensions["ivr.script"]
+    """The script of this call: the version its URL names, else the newest valid one."""
+    if "ivr_script" not in g:
+        version = request.args.get("v") if has_request_context() else None
+        g.ivr_script_version, g.ivr_script = current_app.extensions["ivr.scripts"].get(version)
+    return g.ivr_script
+
+
+@bp.url_defaults
+def keep_script_version(endpoint, values):
+    # Every next step of a call names the script version it started with (script_store.py).
+    if "ivr_script_version" in g:
+        values.setdefault("v", g.ivr_script_version)
 
 
 def twiml(response: VoiceResponse) -> Response:

@@ -146,7 +146,7 @@ def test_full_build_records_exactly_each_prompts_words_in_its_voice(app, google,
     result = run(app, "build-audio")
     assert result.exit_code == 0, result.output
 
-    script = app.extensions["ivr.script"]
+    script = app.extensions["ivr.scripts"].newest()
     expected = {(p, lang): script.text(p, lang) for p in script.prompt_ids() for lang in LANGUAGES}
     recordings = manifest(folder)
     assert set(recordings) == set(expected)
@@ -187,7 +187,7 @@ def test_unchanged_prompts_are_not_recorded_again(app, google):
     assert result.exit_code == 0
     assert google.calls == 0
     assert "built" not in result.output
-    assert result.output.count("unchanged") == 2 * len(app.extensions["ivr.script"].prompt_ids())
+    assert result.output.count("unchanged") == 2 * len(app.extensions["ivr.scripts"].newest().prompt_ids())
 
 
 def test_one_edited_prompt_is_the_only_one_recorded_again(config, menus, google, folder):
@@ -199,7 +199,7 @@ def test_one_edited_prompt_is_the_only_one_recorded_again(config, menus, google,
     app = create_app(config)
     result = run(app, "build-audio")
 
-    new_text = app.extensions["ivr.script"].text("summary.recovery", "en")
+    new_text = app.extensions["ivr.scripts"].newest().text("summary.recovery", "en")
     assert google.calls == len(bodies(new_text, "en"))
     assert [line.split()[:3] for line in result.output.splitlines() if line.startswith("built")] == \
         [["built", "en", "summary.recovery"]]
@@ -244,18 +244,18 @@ def test_busy_google_is_asked_again_after_a_growing_wait(app, google, folder):
     google.fail = lambda words, lang: failures.pop(0) if failures else None
     waits = []
 
-    ok = audio.build(app.extensions["ivr.script"], folder, sleep=waits.append, echo=lambda *a, **k: None)
+    ok = audio.build(app.extensions["ivr.scripts"].newest(), folder, sleep=waits.append, echo=lambda *a, **k: None)
 
     assert ok
     assert waits == [2, 4, 8]
-    assert len(manifest(folder)) == 2 * len(app.extensions["ivr.script"].prompt_ids())
+    assert len(manifest(folder)) == 2 * len(app.extensions["ivr.scripts"].newest().prompt_ids())
 
 
 def test_google_busy_for_good_stops_after_five_tries(app, google, folder):
     google.fail = lambda words, lang: 429
     waits, lines = [], []
 
-    ok = audio.build(app.extensions["ivr.script"], folder, sleep=waits.append,
+    ok = audio.build(app.extensions["ivr.scripts"].newest(), folder, sleep=waits.append,
                      echo=lambda line, err=False: lines.append(line))
 
     assert not ok
@@ -293,7 +293,7 @@ def test_network_failure_names_the_prompt_and_keeps_only_whole_recordings(config
     result = build(config)
     assert result.exit_code == 0
     assert "failed" not in result.output
-    assert result.output.count("built") == 2 * len(create_app(config).extensions["ivr.script"].prompt_ids()) - len(recordings)
+    assert result.output.count("built") == 2 * len(create_app(config).extensions["ivr.scripts"].newest().prompt_ids()) - len(recordings)
 
 
 def test_an_answer_that_is_not_mp3_is_never_listed(app, google, folder):
@@ -311,7 +311,7 @@ def test_an_unreadable_manifest_means_recording_everything_again(app, google, fo
     result = run(app, "build-audio")
     assert result.exit_code == 0
     assert "cannot be read" in result.output
-    assert len(manifest(folder)) == 2 * len(app.extensions["ivr.script"].prompt_ids())
+    assert len(manifest(folder)) == 2 * len(app.extensions["ivr.scripts"].newest().prompt_ids())
 
 
 # -- audio-status ----------------------------------------------------------------------
@@ -321,7 +321,7 @@ def test_status_lists_missing_stale_and_damaged_recordings(config, menus, google
     app = create_app(config)
     result = run(app, "audio-status")
     assert result.exit_code == 1
-    assert result.output.count("missing") == 2 * len(app.extensions["ivr.script"].prompt_ids())
+    assert result.output.count("missing") == 2 * len(app.extensions["ivr.scripts"].newest().prompt_ids())
 
     build(config)
     result = run(create_app(config), "audio-status")

@@ -1,0 +1,66 @@
+"""The menu tree as a Mermaid flowchart (Markdown), for staff to read or paste.
+
+GitHub, GitLab and https://mermaid.live draw it. Labels are the English words; the Spanish
+menus use the same keys.
+"""
+from __future__ import annotations
+
+from .menus import AGAIN, BACK_KEY, CLINIC, CLINIC_KEY, LANGUAGE_MENU, VOICEMAIL, Menus, Script
+
+START_MARK, END_MARK = "<!-- menu diagram: start -->", "<!-- menu diagram: end -->"
+MENU_TITLES = {"topics": "Topic menu", "after_summary": "After each summary",
+               "clinic_unavailable": "The clinic does not answer",
+               "clinic_closed": "The clinic is closed<br/>It says when it opens next (clinic.yaml)"}
+
+
+def _label(text: str) -> str:
+    return '"' + text.replace('"', "#quot;") + '"'
+
+
+def _node(script: Script, target: str) -> str:
+    if target in script.summaries:
+        return f"summary_{target}"
+    return {LANGUAGE_MENU: "language", CLINIC: "clinic", VOICEMAIL: "voicemail", AGAIN: "again"}.get(
+        target, f"menu_{target}")
+
+
+def mermaid(script: Script) -> str:
+    """The flowchart, as a Markdown ```mermaid block."""
+    lines = [
+        "flowchart TD",
+        f"    call([{_label('A call comes in')}]) --> greeting[{_label('Greeting, in English then Spanish')}]",
+        f"    greeting --> language{{{{{_label('Language menu')}}}}}",
+    ]
+    for key, option in script.language_menu.items():
+        lines.append(f"    language -->|{_label(f'{key} · {option.say}')}| menu_topics")
+    lines.append(f"    language -->|{_label('0 · the clinic')}| clinic")
+    for menu_id in Menus.model_fields:
+        menu = script.menu(menu_id)
+        title = MENU_TITLES[menu_id] + (f"<br/>{menu.intro.en}" if menu.intro else "")
+        lines.append(f"    menu_{menu_id}{{{{{_label(title)}}}}}")
+        for key, option in menu.options.items():
+            lines.append(f"    menu_{menu_id} -->|{_label(f'{key} · {option.say.en}')}| {_node(script, option.goes_to)}")
+        if BACK_KEY not in menu.options:
+            lines.append(f"    menu_{menu_id} -->|{_label('* · back')}| {_node(script, menu.back_to)}")
+        if CLINIC_KEY not in menu.options:
+            lines.append(f"    menu_{menu_id} -->|{_label('0 · the clinic')}| clinic")
+    for topic in script.summaries:
+        lines.append(f"    summary_{topic}[/{_label(f'Summary: {topic}')}/] --> menu_after_summary")
+    lines += [
+        f"    again([{_label('The same summary again')}])",
+        f"    clinic[[{_label('Transfer to the clinic')}]] -->|{_label('answered')}| done([{_label('Call ends')}])",
+        f"    clinic -->|{_label('busy or no answer')}| menu_clinic_unavailable",
+        f"    clinic -->|{_label('outside opening hours: no transfer')}| menu_clinic_closed",
+        f"    voicemail[[{_label('Voicemail: the caller leaves a message')}]] -->|{_label('message left')}| done",
+        f"    voicemail -->|{_label('nothing recorded')}| menu_topics",
+    ]
+    return "```mermaid\n" + "\n".join(lines) + "\n```\n"
+
+
+def replace_block(markdown: str, block: str) -> str:
+    """``markdown`` with the text between the diagram marks replaced by ``block``."""
+    if START_MARK not in markdown or END_MARK not in markdown:
+        raise ValueError(f"no {START_MARK} ... {END_MARK} marks to put the diagram between")
+    before, _, rest = markdown.partition(START_MARK)
+    _, _, after = rest.partition(END_MARK)
+    return f"{before}{START_MARK}\n{block}{END_MARK}{after}"

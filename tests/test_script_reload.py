@@ -1,0 +1,137 @@
+"""Staff edit the scripts while the line runs: new calls get valid edits, calls in progress
+keep their version, and a broken edit is refused (logged) while the line keeps speaking."""
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import Call, query
+from ivr import create_app, script_store
+from ivr.menus import DEFAULT_MENUS_DIR
+
+RECOVERY_EN = "Here is what to expect after kyphoplasty."
+
+
+@pytest.fixture
+def menus(tmp_path):
+    target = tmp_path / "menus"
+    shutil.copytree(DEFAULT_MENUS_DIR, target)
+    return target
+
+
+@pytest.fixture
+def app(config, menus, monkeypatch):
+    # Look at the files on every new call, instead of at most once a second.
+    monkeypatch.setattr(script_store, "RECHECK_SECONDS", 0)
+    config["MENUS_DIR"] = menus
+    return create_app(config)
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def recovery_summary(client) -> Call:
+    call = Call(client)
+    call.answer()
+    call.press("1")
+    call.press("2")
+    return call
+
+
+def test_a_valid_edit_reaches_the_next_call_without_restart(client, menus, caplog):
+    caplog.set_level(logging.INFO)
+    assert recovery_summary(client).heard.text.startswith(RECOVERY_EN)
+    edit(menus / "summaries.yaml", RECOVERY_EN, "After kyphoplasty, most people go home the same day.")
+    assert recovery_summary(client).heard.text.startswith("After kyphoplasty, most people go home")
+    assert "reloaded: now version" in caplog.text
+
+
+def test_a_call_in_progress_keeps_the_words_it_started_with(client, menus):
+    call = Call(client)
+    call.answer()
+    topics = call.press("1")
+    version = query(topics.gather.get("action"))["v"]
+    edit(menus / "summaries.yaml", RECOVERY_EN, "After kyphoplasty, most people go home the same day.")
+    edit(menus / "menus.yaml", "{en: For recovery", "{en: For getting better")
+    # The caller is still in the old topic menu: same words, same version in every next URL.
+    heard = call.press("2")
+    assert heard.text.startswith(RECOVERY_EN)
+    assert query(heard.gather.get("action"))["v"] == version
+    assert "For recovery, press 2." in call.press("*").text
+    assert query(call.heard.first("Redirect").text)["v"] == version
+    # A new call hears the new version everywhere.
+    new_call = Call(client)
+    new_call.answer()
+    assert "For getting better, press 2." in new_call.press("1").text
+    assert query(new_call.heard.gather.get("action"))["v"] != version
+
+
+def test_a_broken_edit_is_refused_and_logged_once(client, menus, caplog):
+    before = recovery_summary(client).heard
+    edit(menus / "menus.yaml", "goes_to: recovery", "goes_to: recovry")
+    for _ in range(3):
+        heard = recovery_summary(client).heard
+        assert heard.text == before.text
+    refusals = [r for r in caplog.records if "not reloaded" in r.getMessage()]
+    assert len(refusals) == 1
+    assert refusals[0].levelname == "ERROR"
+    assert "menus.yaml:" in refusals[0].getMessage() and "'recovry', which does not exist" in refusals[0].getMessage()
+    # Fixed: the next call gets the fixed version.
+    edit(menus / "menus.yaml", "goes_to: recovry", "goes_to: recovery")
+    edit(menus / "summaries.yaml", RECOVERY_EN, "After kyphoplasty, most people go home the same day.")
+    assert recovery_summary(client).heard.text.startswith("After kyphoplasty")
+
+
+def test_an_unknown_version_gets_the_newest_good_one(call):
+    heard = call.post("/ivr/menu/topics?lang=en&v=00000000")
+    assert "For recovery, press 2." in heard.text
+    assert query(heard.gather.get("action"))["v"] != "00000000"
+
+
+def test_a_version_loaded_by_another_worker_is_found_by_reading_the_files(config, menus, monkeypatch):
+    monkeypatch.setattr(script_store, "RECHECK_SECONDS", 3600)  # no worker looks by itself
+    config["MENUS_DIR"] = menus
+    worker_1, worker_2 = create_app(config).test_client(), create_app(config).test_client()
+    edit(menus / "menus.yaml", "{en: For recovery", "{en: For getting better")
+    worker_1.application.extensions["ivr.scripts"].refresh(force=True)  # it took a new call
+    call = Call(worker_1)
+    call.answer()
+    call.press("1")
+    # The call's next step lands on the other worker, which has not looked at the files yet.
+    call.client = worker_2
+    call.press("3")
+    assert "For getting better, press 2." in call.press("*").text
+
+
+def test_the_files_are_looked_at_at_most_once_a_second(config, menus, monkeypatch):
+    config["MENUS_DIR"] = menus
+    client = create_app(config).test_client()
+    store = client.application.extensions["ivr.scripts"]
+    looks = []
+    real = store._files_stamp
+    monkeypatch.setattr(store, "_files_stamp", lambda: looks.append(1) or real())
+    for _ in range(20):
+        Call(client).answer()
+    assert len(looks) <= 1
+
+
+def test_the_scripts_folder_disappearing_keeps_the_line_speaking(client, menus, caplog):
+    shutil.rmtree(menus)
+    heard = recovery_summary(client).heard
+    assert heard.text.startswith(RECOVERY_EN)
+    assert "not reloaded" in caplog.text
+
+
+def test_only_the_last_versions_are_kept(config, menus, monkeypatch):
+    monkeypatch.setattr(script_store, "RECHECK_SECONDS", 0)
+    config["MENUS_DIR"] = menus
+    store = create_app(config).extensions["ivr.scripts"]
+    first = store.current
+    for n in range(script_store.KEEP_VERSIONS + 1):
+        edit(menus / "menus.yaml", "{en: For recovery" + ("" if n == 0 else f" {n - 1}"), f"{{en: For recovery {n}")
+        store.refresh()
+    assert store.get(first)[0] == store.current != first

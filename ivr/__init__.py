@@ -47,11 +47,12 @@ def create_app(config: dict | None = None) -> Flask:
     # Later edits are picked up by the store, only if they are valid (views.script()).
     app.extensions["ivr.scripts"] = ScriptStore(app.config["MENUS_DIR"], app.logger)
 
-    from . import audio, calllog, views
+    from . import audio, calllog, ops, views
 
     app.register_blueprint(views.bp)
     app.register_blueprint(audio.bp)
     app.register_blueprint(calllog.bp)
+    app.register_blueprint(ops.bp)
     if app.config["IVR_PREVIEW"] or app.config["IVR_DEV_INSECURE"]:
         from . import preview
 

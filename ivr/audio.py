@@ -165,6 +165,10 @@ class Library:
             self._snapshot = _Snapshot(stamp, by_prompt, by_file)
         return self._snapshot
 
+    def stamp(self) -> tuple | None:
+        """Changes whenever the manifest does (a build, a prune)."""
+        return self._current().stamp
+
     def fresh(self, prompt_id: str, lang: str, text: str) -> Recording | None:
         """The recording of exactly ``text``, if there is an intact one."""
         recording = self._current().by_prompt.get((prompt_id, lang))

@@ -53,6 +53,38 @@ def now():
     return current_app.config["CLOCK"]()
 
 
+# Steps whose TwiML depends only on the scripts and the recordings, not on the caller, the
+# time or the clinic's line; the closed-clinic menu says when the clinic opens next.
+SAME_FOR_EVERY_CALLER = (flow.Ask, flow.Summary, flow.Goodbye)
+BUILT_PER_CALL = {"clinic_closed"}
+# Far more than the scripts' menus x languages x tries x leads; a bound in case of a bug.
+MAX_RENDERED = 1000
+
+
+def answer(step: flow.Step, greeting: bool = False) -> Response:
+    """The TwiML for ``step``. Building it costs more than the rest of a webhook, so menus,
+    summaries and goodbyes are built once per script and audio build, and reused (see
+    ``make bench``). Answers that play recordings are always built afresh: a recording
+    can vanish from the disk without the manifest changing."""
+    if not isinstance(step, SAME_FOR_EVERY_CALLER) or getattr(step, "at", None) in BUILT_PER_CALL:
+        return twiml(render(step))
+    g.ivr_step = step  # as render() does, for the call log
+    rendered = current_app.extensions.setdefault("ivr.rendered", {})
+    made_from = (script(), audio.library().stamp())
+    if rendered.get("made from") != made_from or len(rendered) > MAX_RENDERED:
+        rendered.clear()
+        rendered["made from"] = made_from
+    xml = rendered.get((step, greeting))
+    if xml is None:
+        response = VoiceResponse()
+        if greeting:
+            speak(response, "greeting", None)
+        xml = str(render(step, response))
+        if "<Play" not in xml:
+            rendered[step, greeting] = xml
+    return Response(xml, mimetype="text/xml")
+
+
 # -- what the caller hears -----------------------------------------------------
 
 
@@ -163,9 +195,17 @@ def check_signature():
     url = base.rstrip("/") + request.script_root + request.full_path.rstrip("?") if base else request.url
     algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER))
     signature = request.headers.get("X-Twilio-Signature", "")
-    if not RequestValidator(token).validate(url, request.form, signature, algorithm):
+    if not RequestValidator(token).validate(url, _SignedParams(request.form.lists()), signature, algorithm):
         current_app.logger.warning("rejected unsigned or wrongly signed request to %s", request.path)
         abort(403)
+
+
+class _SignedParams(dict):
+    """The form as RequestValidator reads it fastest: it asks ``getall`` first, and a
+    werkzeug MultiDict has none, which cost one exception per parameter (see make bench)."""
+
+    def getall(self, name: str) -> list[str]:
+        return self[name]
 
 
 def _lang() -> str | None:
@@ -186,26 +226,24 @@ def _seconds(value: str | None) -> int:
 @bp.post("/voice")
 def voice():
     """Twilio's incoming-call webhook: greeting, then the language menu."""
-    response = VoiceResponse()
-    speak(response, "greeting", None)
-    return twiml(render(flow.start(), response))
+    return answer(flow.start(), greeting=True)
 
 
 @bp.post("/ivr/menu/<at>")
 def menu(at):
-    return twiml(render(flow.Ask(*flow.position(script(), at, _lang()))))
+    return answer(flow.Ask(*flow.position(script(), at, _lang())))
 
 
 @bp.post("/ivr/choose/<at>")
 def choose(at):
     step = flow.choose(script(), at, _lang(), _tries(),
                        request.form.get("Digits"), request.form.get("SpeechResult"))
-    return twiml(render(step))
+    return answer(step)
 
 
 @bp.post("/ivr/silence/<at>")
 def silence(at):
-    return twiml(render(flow.retry(script(), at, _lang(), _tries(), "no_input")))
+    return answer(flow.retry(script(), at, _lang(), _tries(), "no_input"))
 
 
 @bp.post("/ivr/clinic")
@@ -221,7 +259,7 @@ def clinic_done():
         response = VoiceResponse()
         response.hangup()
         return twiml(response)
-    return twiml(render(flow.Ask("clinic_unavailable", lang)))
+    return answer(flow.Ask("clinic_unavailable", lang))
 
 
 @bp.post("/ivr/voicemail/done")

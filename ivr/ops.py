@@ -1,0 +1,114 @@
+"""Running the line in production: a health check, Twilio's fallback URL, one log line per webhook.
+
+The log line is JSON, one per webhook request of every blueprint, with what an operator
+needs to follow a call (call SID, endpoint, menu, language, HTTP status, milliseconds) and
+nothing from the caller: phone numbers and what they said never reach the log.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from urllib.parse import parse_qs, urlsplit
+
+from flask import Blueprint, current_app, g, jsonify, request, url_for
+from twilio.twiml.voice_response import VoiceResponse
+from werkzeug.exceptions import HTTPException
+
+from . import flow, views
+from .menus import LANGUAGES
+
+bp = Blueprint("ops", __name__)
+webhook_log = logging.getLogger("ivr.webhooks")
+
+
+@bp.record_once
+def _log_to_stderr(state) -> None:
+    # Plain JSON lines on stderr (gunicorn and `flask run` configure no logging for us), not
+    # also through the app logger's handler, which would print each line twice.
+    if not webhook_log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        webhook_log.addHandler(handler)
+        webhook_log.setLevel(logging.INFO)
+        webhook_log.propagate = False
+
+
+@bp.before_app_request
+def _start_clock() -> None:
+    g.ivr_started = time.perf_counter()
+
+
+@bp.after_app_request
+def _log_webhook(response):
+    if request.method == "POST":
+        webhook_log.info(json.dumps({
+            "call": request.form.get("CallSid", "")[:64],
+            "endpoint": request.endpoint,
+            "at": (request.view_args or {}).get("at"),
+            "lang": flow.parse_lang(request.args.get("lang")),
+            "status": response.status_code,
+            "ms": round((time.perf_counter() - g.get("ivr_started", time.perf_counter())) * 1000, 2),
+        }))
+    return response
+
+
+@bp.get("/healthz")
+def healthz():
+    """For load balancers and container health checks: unsigned, says nothing secret."""
+    try:
+        script = views.script()
+        prompts = script.prompt_ids()
+        for prompt_id in prompts:
+            for lang in LANGUAGES:
+                script.text(prompt_id, lang)
+    except Exception:
+        current_app.logger.exception("health check failed: the scripts cannot be read")
+        return jsonify(status="scripts unreadable"), 503
+    return jsonify(status="ok", prompts=len(prompts), languages=list(LANGUAGES))
+
+
+@bp.before_request
+def _check_signature():
+    if request.method == "POST":
+        return views.check_signature()
+
+
+@bp.post("/fallback")
+def fallback():
+    """Twilio's fallback URL, requested when a webhook failed (an error, a timeout, bad TwiML).
+
+    Apologise, in the caller's language when the failed URL (``ErrorUrl``) says which, and
+    go to the clinic; the transfer handles a missing clinic number (voicemail) and a second
+    failure on the way hangs up politely instead of looping.
+    """
+    lang = flow.parse_lang(_query_value(request.form.get("ErrorUrl", ""), "lang"))
+    response = VoiceResponse()
+    _apology(response, lang)
+    response.redirect(url_for("ivr.clinic", lang=lang or "en", after_error=1))
+    return views.twiml(response)
+
+
+@bp.errorhandler(Exception)
+def _last_words(error):
+    """Even the fallback failed: say sorry in both languages and end the call, never a 500."""
+    if isinstance(error, HTTPException):
+        return error
+    current_app.logger.exception("fallback failed (call %s)", request.form.get("CallSid", "?"))
+    response = VoiceResponse()
+    for lang in LANGUAGES:
+        views.say_text(response, views.FALLBACK_APOLOGY[lang], lang)
+    response.hangup()
+    return views.twiml(response), 200
+
+
+def _apology(response: VoiceResponse, lang: str | None) -> None:
+    try:
+        views.speak(response, "apology", lang)
+    except Exception:
+        for each in [lang] if lang else LANGUAGES:
+            views.say_text(response, views.FALLBACK_APOLOGY[each], each)
+
+
+def _query_value(url: str, name: str) -> str | None:
+    return (parse_qs(urlsplit(url).query).get(name) or [None])[0]

@@ -12,6 +12,7 @@ import time
 from urllib.parse import parse_qs, urlsplit
 
 from flask import Blueprint, current_app, g, jsonify, request, url_for
+from flask.logging import wsgi_errors_stream
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
@@ -24,10 +25,11 @@ webhook_log = logging.getLogger("ivr.webhooks")
 
 @bp.record_once
 def _log_to_stderr(state) -> None:
-    # Plain JSON lines on stderr (gunicorn and `flask run` configure no logging for us), not
-    # also through the app logger's handler, which would print each line twice.
+    # Plain JSON lines to the server's error stream, as Flask's own handler does (gunicorn and
+    # `flask run` configure no logging for us); not also through the app logger's handler,
+    # which would print each line twice.
     if not webhook_log.handlers:
-        handler = logging.StreamHandler()
+        handler = logging.StreamHandler(wsgi_errors_stream)
         handler.setFormatter(logging.Formatter("%(message)s"))
         webhook_log.addHandler(handler)
         webhook_log.setLevel(logging.INFO)

@@ -1,0 +1,81 @@
+"""Property tests: whatever arrives at any webhook, the caller gets TwiML, never a crash.
+
+The webhooks are read from the app's URL map, so every POST route of every blueprint is
+covered, including ones added later.
+"""
+import logging
+import xml.etree.ElementTree as ET
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import AUTH_TOKEN, CLINIC_NUMBER, PUBLIC_BASE_URL, sign
+from ivr import create_app
+from twiml_rules import problems
+
+APP = create_app({"TESTING": True, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+                  "CLINIC_PHONE_NUMBER": CLINIC_NUMBER})
+WEBHOOKS = sorted((rule for rule in APP.url_map.iter_rules() if "POST" in rule.methods), key=str)
+HOST = PUBLIC_BASE_URL.split("://")[1]
+TWILIO_FIELDS = ["CallSid", "From", "To", "Caller", "Digits", "SpeechResult", "Confidence", "DialCallStatus",
+                 "DialCallDuration", "RecordingUrl", "RecordingDuration", "RecordingSid", "RecordingStatus",
+                 "CallStatus", "CallDuration", "ErrorCode", "ErrorUrl"]
+QUERY_FIELDS = ["lang", "tries", "at", "after_error"]
+IDS = ["language", "topics", "after_summary", "clinic_unavailable", "procedure", "recovery", "risks",
+       "candidates", "clinic", "voicemail", "again", "en", "es", "0", "1", "-1", "3", "99"]
+
+values = st.one_of(
+    st.text(alphabet="0123456789*#", max_size=12),
+    st.sampled_from(IDS),
+    st.text(max_size=60),
+    st.integers().map(str),
+    st.builds(lambda c, n: c * n, st.sampled_from(["9", "é", "x ", "%", "\x00"]), st.integers(500, 8_000)),
+    st.sampled_from(["https://ivr.example.org/ivr/choose/topics?lang=es", "http://", "?lang=es&lang=en"]),
+)
+# Each of Twilio's fields there or not, with any value, plus fields nobody expects.
+form = st.builds(lambda known, extra: {**extra, **known},
+                 st.fixed_dictionaries({}, optional={name: values for name in TWILIO_FIELDS}),
+                 st.dictionaries(st.text(min_size=1, max_size=12), values, max_size=3))
+query = st.dictionaries(st.one_of(st.sampled_from(QUERY_FIELDS), st.text(min_size=1, max_size=8)), values,
+                        max_size=4)
+
+
+class Failures(logging.Handler):
+    """Errors the app logged: an apology hides a crash from the caller, not from this test."""
+
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+@pytest.mark.parametrize("rule", WEBHOOKS, ids=lambda rule: rule.rule)
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(segments=st.fixed_dictionaries({}, optional={"at": values}),
+       params=form, args=query, signing=st.sampled_from(["signed"] * 8 + ["unsigned", "wrong token", "GET"]))
+def test_any_input_at_any_webhook_gets_twiml_or_a_refusal(rule, segments, params, args, signing):
+    client = APP.test_client()
+    values = {name: segments.get(name, "topics") for name in rule.arguments}
+    path = APP.url_map.bind(HOST).build(rule.endpoint, {**values, **args}, method="POST")
+    token = "not-the-token" if signing == "wrong token" else AUTH_TOKEN
+    headers = {} if signing == "unsigned" else {"X-Twilio-Signature": sign(PUBLIC_BASE_URL + path, params, token)}
+    failures = Failures()
+    APP.logger.addHandler(failures)
+    try:
+        response = client.open(path, method="GET" if signing == "GET" else "POST", data=params, headers=headers)
+    finally:
+        APP.logger.removeHandler(failures)
+
+    assert response.status_code in (200, 403, 404, 405), response.status_code
+    assert b"Traceback" not in response.data
+    assert not failures.records, f"{path} {params}: {failures.records[0].getMessage()}"
+    if response.status_code == 200:
+        assert response.mimetype == "text/xml"
+        root = ET.fromstring(response.data)
+        assert len(root), "an empty <Response> leaves the caller in silence"
+        assert not problems(response.data, APP, HOST)
+    if signing in ("unsigned", "wrong token"):
+        assert response.status_code in (403, 404)

@@ -1,0 +1,121 @@
+"""Faults after start-up: the caller still gets a polite, working path.
+
+Some faults concern features built in parallel (recorded audio, the call log). Their tests
+drive the app the same way either way: before those features are merged they pass
+trivially or are skipped with the reason; once merged they exercise the fault for real.
+"""
+import os
+import shutil
+import sqlite3
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from conftest import CLINIC_NUMBER, Call
+from ivr import create_app
+
+MENUS = Path(__file__).parent.parent / "ivr" / "menus"
+# Twilio gives up on a webhook after 15 s; a fault must never get near that.
+TWILIO_TIMEOUT = 15
+
+
+def walk(call: Call, lang_key: str = "2") -> list:
+    """A whole call: greeting, language, a topic, back, the clinic busy, a voicemail."""
+    heard = [call.answer(), call.press(lang_key), call.press("3"), call.press("*"), call.press("0")]
+    if heard[-1].first("Dial") is not None:
+        heard.append(call.follow("Dial", {"DialCallStatus": "busy"}))
+    heard.append(call.press("1"))
+    heard.append(call.follow("Record", {"RecordingUrl": "https://api.twilio.com/rec/RE1", "RecordingDuration": "9"}))
+    return heard
+
+
+def assert_polite(heard: list) -> None:
+    for each in heard:
+        assert each.said or each.first("Play") is not None, "the caller would hear silence"
+        assert "Something went wrong" not in each.text and "Tuvimos un problema" not in each.text
+    assert heard[-1].verbs[-1] == "Hangup"
+
+
+def test_scripts_folder_gone_after_start(config, tmp_path):
+    menus = tmp_path / "menus"
+    shutil.copytree(MENUS, menus)
+    config["MENUS_DIR"] = menus
+    app = create_app(config)
+    menus.chmod(0)  # unreadable (root ignores this, so also remove it)
+    menus.rename(tmp_path / "gone")
+    try:
+        assert_polite(walk(Call(app.test_client())))
+        assert app.test_client().get("/healthz").status_code == 200
+    finally:
+        (tmp_path / "gone").chmod(0o755)
+
+
+def test_clinic_number_missing_offers_voicemail_everywhere(config):
+    config["CLINIC_PHONE_NUMBER"] = ""
+    app = create_app(config)
+    heard = walk(Call(app.test_client()))
+    assert_polite(heard)
+    assert all(each.first("Dial") is None for each in heard)
+    call = Call(app.test_client())
+    heard = call.post("/fallback", {"ErrorUrl": "https://ivr.example.org/voice"})
+    heard = call.wait_silently()
+    assert heard.first("Dial") is None and "cannot take your call" in heard.text
+    assert heard.gather is not None
+
+
+def _fake_mp3() -> bytes:
+    """One second of silent MPEG-1 Layer III (38 frames, 128 kbit/s, 44.1 kHz)."""
+    frame = b"\xff\xfb\x90\x64" + b"\x00" * 413
+    return frame * 38
+
+
+def test_audio_deleted_after_build_never_leaves_the_caller_in_silence(config, tmp_path, monkeypatch):
+    config["AUDIO_DIR"] = str(tmp_path / "audio")
+    app = create_app(config)
+    if "build-audio" not in app.cli.commands:
+        pytest.skip("no `flask build-audio` (issue 4) in this build: nothing is played, every prompt is <Say>")
+    import gtts
+
+    monkeypatch.setattr(gtts.gTTS, "stream", lambda self: iter([_fake_mp3()]))
+    result = app.test_cli_runner().invoke(args=["build-audio"])
+    assert result.exit_code == 0, result.output
+    for mp3 in Path(config["AUDIO_DIR"]).rglob("*.mp3"):
+        mp3.unlink()
+    client = app.test_client()
+    for heard in walk(Call(client)):
+        for play in heard.root.iter("Play"):
+            url = play.text.strip()
+            if not urlsplit(url).netloc:
+                assert client.get(url).status_code == 200, f"{url} is gone: the caller hears nothing"
+
+
+def test_call_log_database_locked_does_not_hold_up_the_call(config, tmp_path, monkeypatch):
+    database = tmp_path / "calls.sqlite3"
+    url = f"sqlite:///{database}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    config["DATABASE_URL"] = url
+    app = create_app(config)
+    call = Call(app.test_client())
+    call.answer()  # the log's tables exist now, if there is a log
+    seconds, post = [], call.post
+
+    def timed(path, params=None):
+        started = time.monotonic()
+        try:
+            return post(path, params)
+        finally:
+            seconds.append(time.monotonic() - started)
+
+    monkeypatch.setattr(call, "post", timed)
+    lock = sqlite3.connect(database, isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")
+    try:
+        heard = walk(call)
+    finally:
+        lock.close()
+    assert_polite(heard)
+    assert max(seconds) < TWILIO_TIMEOUT / 3, f"a webhook waited {max(seconds):.1f} s on the locked database"
+    if not os.path.getsize(database):
+        pytest.skip("no call log (issue 6) in this build: the database is never touched")

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
 
-.PHONY: run test install clean audio test-postgres browser check simulate diagram
+.PHONY: run test install clean audio test-postgres browser check simulate diagram bench
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,12 @@ simulate: install
 
 diagram: install
 	@$(BIN)/flask --app app diagram --update README.md
+
+# Not a test: the seconds a caller listens before each summary, then load on this machine
+# (about a minute). Each prints its numbers and fails if it misses its target (see README).
+bench: install
+	$(BIN)/python bench/time_to_information.py; tti=$$?; \
+	$(BIN)/python bench/run.py && exit $$tti
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,165 @@
+"""How long a caller listens before the first word of each summary (``make bench``).
+
+Drives the real webhooks (greeting -> language -> topic) and adds up what each answer makes
+the caller hear before the summary starts, per language and topic, two ways:
+
+- barge-in: the caller presses as soon as the sentence offering their key has been said
+  (a Gather stops speaking at the first key);
+- whole menu: the caller waits for every menu to finish before pressing.
+
+Spoken text is timed at WORDS_PER_SECOND, the calm pace the scripts are written for (the
+same figure as tests/test_scripts.py; it includes the pauses between sentences). A number is
+said digit by digit ("911" is three words). Recorded prompts (<Play>) are timed from the audio
+build's manifest (``AUDIO_DIR/manifest.json``) or the MP3 itself; with recordings the whole
+menu is counted even for barge-in, as the key's place inside a recording is unknown.
+Network and speech-recognition delays are not counted. Target: TARGET_SECONDS.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from ivr import create_app  # noqa: E402
+from ivr.menus import LANGUAGES  # noqa: E402
+
+WORDS_PER_SECOND = 2.1
+TARGET_SECONDS = 20
+TOPICS_MENU = "topics"
+
+
+@dataclass
+class Segment:
+    """One sentence (or one recording) the caller hears."""
+
+    text: str
+    seconds: float
+    in_gather: bool
+
+
+def spoken_words(text: str) -> int:
+    return sum(len(word) if word.isdigit() else 1 for word in re.findall(r"\w+(?:['’-]\w+)*", text))
+
+
+def audio_seconds(audio_dir: Path) -> dict[str, float]:
+    """{file name: seconds} from the audio build's manifest, whatever its nesting."""
+    manifest = audio_dir / "manifest.json"
+    if not manifest.exists():
+        return {}
+    found = {}
+
+    def visit(node) -> None:
+        if isinstance(node, dict):
+            files = [v for v in node.values() if isinstance(v, str) and v.endswith(".mp3")]
+            seconds = [v for k, v in node.items() if isinstance(v, (int, float)) and
+                       ("duration" in k.lower() or "seconds" in k.lower())]
+            if files and seconds:
+                found[Path(files[0]).name] = float(seconds[0])
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(json.loads(manifest.read_text(encoding="utf-8")))
+    return found
+
+
+def play_seconds(url: str, audio_dir: Path, manifest: dict[str, float]) -> float:
+    name = url.rstrip("/").rsplit("/", 1)[-1]
+    if name in manifest:
+        return manifest[name]
+    from mutagen.mp3 import MP3  # issue 4's dependency, needed only when audio is played
+
+    return MP3(audio_dir / name).info.length
+
+
+def heard(body: bytes, audio_dir: Path, manifest: dict[str, float]) -> list[Segment]:
+    segments = []
+
+    def visit(element: ET.Element, in_gather: bool) -> None:
+        if element.tag == "Say":
+            sentences = [" ".join("".join(s.itertext()).split()) for s in element.iter("s")]
+            for text in sentences or [" ".join("".join(element.itertext()).split())]:
+                segments.append(Segment(text, spoken_words(text) / WORDS_PER_SECOND, in_gather))
+        elif element.tag == "Play":
+            url = element.text.strip()
+            segments.append(Segment(f"<Play {url}>", play_seconds(url, audio_dir, manifest), in_gather))
+        else:
+            for child in element:
+                visit(child, in_gather or element.tag == "Gather")
+
+    visit(ET.fromstring(body), False)
+    return segments
+
+
+def until_key(segments: list[Segment], key: str, barge_in: bool) -> float:
+    """Seconds heard before the caller presses ``key`` in this answer's Gather."""
+    total, offered = 0.0, re.compile(rf"(?<![\w*]){re.escape(key)}(?![\w*])")
+    recorded = any(s.text.startswith("<Play") for s in segments if s.in_gather)
+    for segment in segments:
+        total += segment.seconds
+        if barge_in and not recorded and segment.in_gather and offered.search(segment.text):
+            break
+    return total
+
+
+def measure(menus_dir: Path | None) -> tuple[dict, dict]:
+    logging.disable(logging.WARNING)  # the dev-mode warning and the webhook log lines
+    config = {"TWILIO_AUTH_TOKEN": "", "IVR_DEV_INSECURE": True, "CLINIC_PHONE_NUMBER": "+12145550100"}
+    if menus_dir:
+        config["MENUS_DIR"] = menus_dir
+    app = create_app(config)
+    client, script = app.test_client(), app.extensions["ivr.script"]
+    audio_dir = ROOT / app.config["AUDIO_DIR"]
+    manifest = audio_seconds(audio_dir)
+    language_keys = {option.language: key for key, option in script.language_menu.items()}
+    topic_keys = {option.goes_to: key for key, option in script.menu(TOPICS_MENU).options.items()
+                  if option.goes_to in script.summaries}
+    times, parts = {}, {}
+    for lang in LANGUAGES:
+        greeting = client.post("/voice").data
+        action = ET.fromstring(greeting).find("Gather").get("action")
+        topics = client.post(action, data={"Digits": language_keys[lang]}).data
+        action = ET.fromstring(topics).find("Gather").get("action")
+        first = heard(greeting, audio_dir, manifest)
+        second = heard(topics, audio_dir, manifest)
+        parts[lang] = {"greeting (outside the menu)": sum(s.seconds for s in first if not s.in_gather),
+                       "language menu": sum(s.seconds for s in first if s.in_gather),
+                       "topic menu": sum(s.seconds for s in second)}
+        for topic, key in topic_keys.items():
+            summary = client.post(action, data={"Digits": key}).data
+            assert script.text(f"summary.{topic}", lang).split()[0] in summary.decode(), (lang, topic)
+            times[lang, topic] = {
+                barge_in: until_key(first, language_keys[lang], barge_in) + until_key(second, key, barge_in)
+                for barge_in in (True, False)}
+    return times, parts
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--menus", type=Path, help="a scripts folder to measure instead of ivr/menus")
+    args = parser.parse_args()
+    times, parts = measure(args.menus)
+    print(f"Time to information: seconds of prompts before the first word of each summary "
+          f"(speech at {WORDS_PER_SECOND} words/s; target <= {TARGET_SECONDS} s)")
+    print(f"{'lang':<5} {'topic':<11} {'barge-in':>9} {'whole menus':>12}")
+    for (lang, topic), seconds in times.items():
+        print(f"{lang:<5} {topic:<11} {seconds[True]:>8.1f}s {seconds[False]:>11.1f}s")
+    for lang, each in parts.items():
+        print(f"{lang}: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in each.items()))
+    met = all(seconds[True] <= TARGET_SECONDS for seconds in times.values())
+    print(f"barge-in target {'met' if met else 'MISSED'}")
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -81,7 +81,9 @@ def test_audio_deleted_after_build_never_leaves_the_caller_in_silence(config, tm
     monkeypatch.setattr(gtts.gTTS, "stream", lambda self: iter([_fake_mp3()]))
     result = app.test_cli_runner().invoke(args=["build-audio"])
     assert result.exit_code == 0, result.output
-    for mp3 in Path(config["AUDIO_DIR"]).rglob("*.mp3"):
+    recordings = list(Path(config["AUDIO_DIR"]).rglob("*.mp3"))
+    assert recordings, result.output
+    for mp3 in recordings:
         mp3.unlink()
     client = app.test_client()
     for heard in walk(Call(client)):

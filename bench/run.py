@@ -132,18 +132,21 @@ class Connection:
 
 def call_path(port: int) -> list[bytes]:
     """Walk the real line once, following each menu's action URL, and keep the requests."""
-    connection, requests = Connection(port), []
+    connection, requests, played = Connection(port), [], False
     request = request_bytes("/voice", TWILIO_PARAMS)
     for key in [*KEYS, None]:
         status, body = connection.exchange(request)
         if status != 200:
             sys.exit(f"the line answered {status} on the bench's call path:\n{body.decode()[:500]}")
         requests.append(request)
+        played |= b"<Play" in body
         if key is None:
             break
         action = ET.fromstring(body).find("Gather").get("action")
         request = request_bytes(action, {**TWILIO_PARAMS, "Digits": key})
     connection.close()
+    print("call path: " + " -> ".join(r.split(b" ", 2)[1].decode() for r in requests)
+          + ("; recordings played" if played else "; no recordings (AUDIO_DIR not built): every prompt is <Say>"))
     return requests
 
 
@@ -244,10 +247,14 @@ def main() -> int:
     parser.add_argument("--worker-class", action="append", choices=["sync", "gthread"],
                         help="gunicorn worker class (default: both)")
     args = parser.parse_args()
-    env = {**os.environ, "TWILIO_AUTH_TOKEN": TOKEN, "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
-           "CLINIC_PHONE_NUMBER": "+12145550100", "PYTHONPATH": str(ROOT / "bench")}
-    env.pop("IVR_DEV_INSECURE", None)
     logs = Path(tempfile.mkdtemp(prefix="ivr-bench-"))
+    # As in production (the call log on, here in a throwaway SQLite file), except the audio:
+    # recordings are played only if AUDIO_DIR names a built folder (make audio needs internet).
+    env = {**os.environ, "TWILIO_AUTH_TOKEN": TOKEN, "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+           "CLINIC_PHONE_NUMBER": "+12145550100", "PYTHONPATH": str(ROOT / "bench"),
+           "DATABASE_URL": f"sqlite:///{logs / 'calls.sqlite3'}", "CALLER_HASH_KEY": "bench-caller-hash-key",
+           "AUDIO_DIR": os.environ.get("AUDIO_DIR", str(logs / "no-audio"))}
+    env.pop("IVR_DEV_INSECURE", None)
     print(f"{CLIENTS} closed-loop clients, {args.seconds:g} s per app in {ROUNDS} alternating rounds after "
           f"{WARMUP_SECONDS:g} s warm-up; gunicorn {WORKERS} workers ({THREADS} threads for gthread) on "
           f"127.0.0.1; {os.cpu_count()} CPUs, load average before: {os.getloadavg()[0]:.2f}; server logs in {logs}")

@@ -9,15 +9,14 @@ the caller hear before the summary starts, per language and topic, two ways:
 
 Spoken text is timed at WORDS_PER_SECOND, the calm pace the scripts are written for (the
 same figure as tests/test_scripts.py; it includes the pauses between sentences). A number is
-said digit by digit ("911" is three words). Recorded prompts (<Play>) are timed from the audio
-build's manifest (``AUDIO_DIR/manifest.json``) or the MP3 itself; with recordings the whole
-menu is counted even for barge-in, as the key's place inside a recording is unknown.
+said digit by digit ("911" is three words). Recorded prompts (<Play>) are timed by the lengths
+in the audio build's manifest (``AUDIO_DIR/manifest.json``); with recordings the whole menu
+is counted even for barge-in, as the key's place inside a recording is unknown.
 Network and speech-recognition delays are not counted. Target: TARGET_SECONDS.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import re
 import sys
@@ -28,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ivr import create_app  # noqa: E402
+from ivr import audio, create_app  # noqa: E402
 from ivr.menus import LANGUAGES  # noqa: E402
 
 WORDS_PER_SECOND = 2.1
@@ -49,40 +48,11 @@ def spoken_words(text: str) -> int:
     return sum(len(word) if word.isdigit() else 1 for word in re.findall(r"\w+(?:['’-]\w+)*", text))
 
 
-def audio_seconds(audio_dir: Path) -> dict[str, float]:
-    """{file name: seconds} from the audio build's manifest, whatever its nesting."""
-    manifest = audio_dir / "manifest.json"
-    if not manifest.exists():
-        return {}
-    found = {}
-
-    def visit(node) -> None:
-        if isinstance(node, dict):
-            files = [v for v in node.values() if isinstance(v, str) and v.endswith(".mp3")]
-            seconds = [v for k, v in node.items() if isinstance(v, (int, float)) and
-                       ("duration" in k.lower() or "seconds" in k.lower())]
-            if files and seconds:
-                found[Path(files[0]).name] = float(seconds[0])
-            for value in node.values():
-                visit(value)
-        elif isinstance(node, list):
-            for value in node:
-                visit(value)
-
-    visit(json.loads(manifest.read_text(encoding="utf-8")))
-    return found
+def play_seconds(url: str, recordings: dict[str, float]) -> float:
+    return recordings[url.rstrip("/").rsplit("/", 1)[-1]]
 
 
-def play_seconds(url: str, audio_dir: Path, manifest: dict[str, float]) -> float:
-    name = url.rstrip("/").rsplit("/", 1)[-1]
-    if name in manifest:
-        return manifest[name]
-    from mutagen.mp3 import MP3  # issue 4's dependency, needed only when audio is played
-
-    return MP3(audio_dir / name).info.length
-
-
-def heard(body: bytes, audio_dir: Path, manifest: dict[str, float]) -> list[Segment]:
+def heard(body: bytes, recordings: dict[str, float]) -> list[Segment]:
     segments = []
 
     def visit(element: ET.Element, in_gather: bool) -> None:
@@ -92,7 +62,7 @@ def heard(body: bytes, audio_dir: Path, manifest: dict[str, float]) -> list[Segm
                 segments.append(Segment(text, spoken_words(text) / WORDS_PER_SECOND, in_gather))
         elif element.tag == "Play":
             url = element.text.strip()
-            segments.append(Segment(f"<Play {url}>", play_seconds(url, audio_dir, manifest), in_gather))
+            segments.append(Segment(f"<Play {url}>", play_seconds(url, recordings), in_gather))
         else:
             for child in element:
                 visit(child, in_gather or element.tag == "Gather")
@@ -119,8 +89,8 @@ def measure(menus_dir: Path | None) -> tuple[dict, dict]:
         config["MENUS_DIR"] = menus_dir
     app = create_app(config)
     client, script = app.test_client(), app.extensions["ivr.script"]
-    audio_dir = ROOT / app.config["AUDIO_DIR"]
-    manifest = audio_seconds(audio_dir)
+    # The length of each recording, from the audio build's manifest (ivr/audio.py).
+    recordings = {r.file: r.seconds for r in audio.read_manifest(Path(app.config["AUDIO_DIR"]).resolve()).values()}
     language_keys = {option.language: key for key, option in script.language_menu.items()}
     topic_keys = {option.goes_to: key for key, option in script.menu(TOPICS_MENU).options.items()
                   if option.goes_to in script.summaries}
@@ -130,14 +100,15 @@ def measure(menus_dir: Path | None) -> tuple[dict, dict]:
         action = ET.fromstring(greeting).find("Gather").get("action")
         topics = client.post(action, data={"Digits": language_keys[lang]}).data
         action = ET.fromstring(topics).find("Gather").get("action")
-        first = heard(greeting, audio_dir, manifest)
-        second = heard(topics, audio_dir, manifest)
+        first = heard(greeting, recordings)
+        second = heard(topics, recordings)
         parts[lang] = {"greeting (outside the menu)": sum(s.seconds for s in first if not s.in_gather),
                        "language menu": sum(s.seconds for s in first if s.in_gather),
                        "topic menu": sum(s.seconds for s in second)}
         for topic, key in topic_keys.items():
             summary = client.post(action, data={"Digits": key}).data
-            assert script.text(f"summary.{topic}", lang).split()[0] in summary.decode(), (lang, topic)
+            # The summary is playing: its after-summary menu answers at /ivr/choose/<topic>.
+            assert ET.fromstring(summary).find("Gather").get("action").startswith(f"/ivr/choose/{topic}"), topic
             times[lang, topic] = {
                 barge_in: until_key(first, language_keys[lang], barge_in) + until_key(second, key, barge_in)
                 for barge_in in (True, False)}

@@ -59,13 +59,14 @@ SAME_FOR_EVERY_CALLER = (flow.Ask, flow.Summary, flow.Goodbye)
 BUILT_PER_CALL = {"clinic_closed"}
 # Far more than the scripts' menus x languages x tries x leads; a bound in case of a bug.
 MAX_RENDERED = 1000
+_PLAYED = re.compile(rf"<Play>[^<]*?({audio.FILE_NAME.pattern})</Play>")
 
 
 def answer(step: flow.Step, greeting: bool = False) -> Response:
     """The TwiML for ``step``. Building it costs more than the rest of a webhook, so menus,
-    summaries and goodbyes are built once per script and audio build, and reused (see
-    ``make bench``). Answers that play recordings are always built afresh: a recording
-    can vanish from the disk without the manifest changing."""
+    summaries and goodbyes are built once per script and audio build and reused (see
+    ``make bench``), as long as every recording they play is still there and intact: a
+    recording can vanish or be damaged without the manifest changing."""
     if not isinstance(step, SAME_FOR_EVERY_CALLER) or getattr(step, "at", None) in BUILT_PER_CALL:
         return twiml(render(step))
     g.ivr_step = step  # as render() does, for the call log
@@ -74,14 +75,13 @@ def answer(step: flow.Step, greeting: bool = False) -> Response:
     if rendered.get("made from") != made_from or len(rendered) > MAX_RENDERED:
         rendered.clear()
         rendered["made from"] = made_from
-    xml = rendered.get((step, greeting))
-    if xml is None:
+    xml, played = rendered.get((step, greeting), (None, ()))
+    if xml is None or not all(audio.library().listed(file) for file in played):
         response = VoiceResponse()
         if greeting:
             speak(response, "greeting", None)
         xml = str(render(step, response))
-        if "<Play" not in xml:
-            rendered[step, greeting] = xml
+        rendered[step, greeting] = xml, _PLAYED.findall(xml)
     return Response(xml, mimetype="text/xml")
 
 

@@ -1,5 +1,7 @@
-# The line as a container: `docker build -t kyphoplasty-line .` then
-# `docker run -p 8000:8000 -e TWILIO_AUTH_TOKEN=... -e CLINIC_PHONE_NUMBER=... -e PUBLIC_BASE_URL=https://... kyphoplasty-line`
+# The line as a container:
+#   docker build -t kyphoplasty-line .
+#   docker run -p 8000:8000 -e TWILIO_AUTH_TOKEN=... -e CLINIC_PHONE_NUMBER=... \
+#       -e PUBLIC_BASE_URL=https://... -e CALLER_HASH_KEY=... -e DATABASE_URL=postgresql://... kyphoplasty-line
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PORT=8000
@@ -8,8 +10,13 @@ RUN useradd --create-home --uid 10001 ivr
 
 COPY pyproject.toml app.py gunicorn.conf.py ./
 COPY ivr ./ivr
-RUN pip install --no-cache-dir . && rm -rf build *.egg-info
-# Recorded prompts: copy a built audio/ folder here (or serve it from a CDN via AUDIO_BASE_URL).
+# With the PostgreSQL driver: several containers share one call log through DATABASE_URL.
+RUN pip install --no-cache-dir ".[postgres]" && rm -rf build *.egg-info
+# Recorded prompts as built by `make audio` before `docker build` (or served from a CDN
+# through AUDIO_BASE_URL); without them every prompt is said by Twilio's voice.
+COPY audio ./audio
+# Without DATABASE_URL the call log is SQLite in instance/: mount a volume there to keep it.
+RUN mkdir instance && chown ivr instance
 
 USER ivr
 EXPOSE 8000

@@ -65,7 +65,7 @@ def test_clinic_number_missing_offers_voicemail_everywhere(config):
     assert heard.gather is not None
 
 
-def _fake_mp3() -> bytes:
+def fake_mp3() -> bytes:
     """One second of silent MPEG-1 Layer III (38 frames, 128 kbit/s, 44.1 kHz)."""
     frame = b"\xff\xfb\x90\x64" + b"\x00" * 413
     return frame * 38
@@ -78,7 +78,7 @@ def test_audio_deleted_after_build_never_leaves_the_caller_in_silence(config, tm
         pytest.skip("no `flask build-audio` (issue 4) in this build: nothing is played, every prompt is <Say>")
     import gtts
 
-    monkeypatch.setattr(gtts.gTTS, "stream", lambda self: iter([_fake_mp3()]))
+    monkeypatch.setattr(gtts.gTTS, "stream", lambda self: iter([fake_mp3()]))
     result = app.test_cli_runner().invoke(args=["build-audio"])
     assert result.exit_code == 0, result.output
     client = app.test_client()
@@ -87,7 +87,7 @@ def test_audio_deleted_after_build_never_leaves_the_caller_in_silence(config, tm
     for mp3 in recordings[::2]:
         mp3.unlink()
     for mp3 in recordings[1::2]:
-        mp3.write_bytes(_fake_mp3()[:-1])  # damaged: one byte short
+        mp3.write_bytes(fake_mp3()[:-1])  # damaged: one byte short
     for heard in walk(Call(client)):
         for play in heard.root.iter("Play"):
             url = urlsplit(play.text.strip())

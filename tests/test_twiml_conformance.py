@@ -6,14 +6,15 @@ result, Redirects), so new menus and webhooks are covered without listing them h
 """
 import xml.etree.ElementTree as ET
 from collections import deque
+from datetime import timedelta
 from urllib.parse import urlsplit
 
+import gtts
 import pytest
-
-from datetime import timedelta
 
 from conftest import AUTH_TOKEN, CLINIC_NUMBER, OPEN_HOURS, PUBLIC_BASE_URL, signed_post
 from ivr import create_app
+from test_faults import fake_mp3
 from twiml_rules import problems
 
 HOST = PUBLIC_BASE_URL.split("://")[1]
@@ -67,17 +68,24 @@ def crawl(client, app) -> list[tuple[str, dict, list[str]]]:
     return report
 
 
-# The clinic open, then closed (a Sunday): the two sets of paths to the clinic.
-CLOCKS = {"open": OPEN_HOURS, "closed": OPEN_HOURS - timedelta(days=1)}
+CLOSED = OPEN_HOURS - timedelta(days=1)  # a Sunday
+# The clinic open, then closed (the two sets of paths to the clinic), then every prompt recorded.
+CASES = {"open": (OPEN_HOURS, False), "closed": (CLOSED, False), "recorded": (OPEN_HOURS, True)}
 
 
-@pytest.fixture(scope="module", params=CLOCKS)
+@pytest.fixture(scope="module", params=CASES)
 def crawled(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp("crawl")
+    now, recorded = CASES[request.param]
     app = create_app({"TESTING": True, "AUDIO_DIR": str(folder / "audio"), "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
                       "PUBLIC_BASE_URL": PUBLIC_BASE_URL, "CLINIC_PHONE_NUMBER": CLINIC_NUMBER,
-                      "CLOCK": lambda: CLOCKS[request.param], "CALLER_HASH_KEY": "test-caller-hash-key",
+                      "CLOCK": lambda: now, "CALLER_HASH_KEY": "test-caller-hash-key",
                       "DATABASE_URL": f"sqlite:///{folder / 'calls.sqlite3'}"})
+    if recorded:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(gtts.gTTS, "stream", lambda self: iter([fake_mp3()]))
+            assert app.test_cli_runner().invoke(args=["build-audio"]).exit_code == 0
+        assert b"<Play>" in signed_post(app.test_client(), "/voice").data
     return app, crawl(app.test_client(), app)
 
 
@@ -92,7 +100,7 @@ def test_every_webhook_is_on_some_call_path(crawled):
     app, report = crawled
     adapter = app.url_map.bind(HOST)
     reached = {adapter.match(urlsplit(url).path, "POST")[0] for url, _, _ in report}
-    if app.config["CLOCK"]() == CLOCKS["closed"]:
+    if app.config["CLOCK"]() == CLOSED:
         reached.add("ivr.clinic_done")  # no call reaches the clinic's line when it is closed
     webhooks = {rule.endpoint for rule in app.url_map.iter_rules() if "POST" in rule.methods}
     assert webhooks - CONSOLE_ONLY <= reached, f"no call path leads to {sorted(webhooks - CONSOLE_ONLY - reached)}"

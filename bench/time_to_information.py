@@ -88,7 +88,7 @@ def measure(menus_dir: Path | None) -> tuple[dict, dict]:
     if menus_dir:
         config["MENUS_DIR"] = menus_dir
     app = create_app(config)
-    client, script = app.test_client(), app.extensions["ivr.script"]
+    client, script = app.test_client(), app.extensions["ivr.scripts"].newest()
     # The length of each recording, from the audio build's manifest (ivr/audio.py).
     recordings = {r.file: r.seconds for r in audio.read_manifest(Path(app.config["AUDIO_DIR"]).resolve()).values()}
     language_keys = {option.language: key for key, option in script.language_menu.items()}

@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import flow, views
 from .menus import LANGUAGES
+from .simulator import SIMULATED_CALL
 
 bp = Blueprint("ops", __name__)
 webhook_log = logging.getLogger("ivr.webhooks")
@@ -43,7 +44,8 @@ def _start_clock() -> None:
 
 @bp.after_app_request
 def _log_webhook(response):
-    if request.method == "POST":
+    # A simulated call (make simulate, /preview) is not a call: its transcript stays clean.
+    if request.method == "POST" and not request.environ.get(SIMULATED_CALL):
         webhook_log.info(json.dumps({
             "call": request.form.get("CallSid", "")[:64],
             "endpoint": request.endpoint,

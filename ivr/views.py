@@ -57,31 +57,32 @@ def now():
 # time or the clinic's line; the closed-clinic menu says when the clinic opens next.
 SAME_FOR_EVERY_CALLER = (flow.Ask, flow.Summary, flow.Goodbye)
 BUILT_PER_CALL = {"clinic_closed"}
-# Far more than the scripts' menus x languages x tries x leads; a bound in case of a bug.
+# Far more than the scripts' menus x languages x tries x leads of a few script versions.
 MAX_RENDERED = 1000
 _PLAYED = re.compile(rf"<Play>[^<]*?({audio.FILE_NAME.pattern})</Play>")
 
 
 def answer(step: flow.Step, greeting: bool = False) -> Response:
     """The TwiML for ``step``. Building it costs more than the rest of a webhook, so menus,
-    summaries and goodbyes are built once per script and audio build and reused (see
-    ``make bench``), as long as every recording they play is still there and intact: a
-    recording can vanish or be damaged without the manifest changing."""
+    summaries and goodbyes are built once per version of the scripts and audio build and
+    reused (see ``make bench``), as long as every recording they play is still there and
+    intact: a recording can vanish or be damaged without the manifest changing."""
     if not isinstance(step, SAME_FOR_EVERY_CALLER) or getattr(step, "at", None) in BUILT_PER_CALL:
         return twiml(render(step))
     g.ivr_step = step  # as render() does, for the call log
+    script()  # the version of the scripts this call speaks (g.ivr_script_version)
+    # The host too: without PUBLIC_BASE_URL, recordings' URLs are made from it.
+    key = (g.ivr_script_version, audio.library().stamp(), request.host_url, step, greeting)
     rendered = current_app.extensions.setdefault("ivr.rendered", {})
-    made_from = (script(), audio.library().stamp())
-    if rendered.get("made from") != made_from or len(rendered) > MAX_RENDERED:
-        rendered.clear()
-        rendered["made from"] = made_from
-    xml, played = rendered.get((step, greeting), (None, ()))
+    xml, played = rendered.get(key, (None, ()))
     if xml is None or not all(audio.library().listed(file) for file in played):
         response = VoiceResponse()
         if greeting:
             speak(response, "greeting", None)
         xml = str(render(step, response))
-        rendered[step, greeting] = xml, _PLAYED.findall(xml)
+        if len(rendered) >= MAX_RENDERED:  # old versions' answers
+            rendered.clear()
+        rendered[key] = xml, _PLAYED.findall(xml)
     return Response(xml, mimetype="text/xml")
 
 

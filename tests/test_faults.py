@@ -38,7 +38,10 @@ def assert_polite(heard: list) -> None:
     assert heard[-1].verbs[-1] == "Hangup"
 
 
-def test_scripts_folder_gone_after_start(config, tmp_path):
+def test_scripts_folder_gone_after_start(config, tmp_path, monkeypatch, caplog):
+    from ivr import script_store
+
+    monkeypatch.setattr(script_store, "RECHECK_SECONDS", 0)  # look at the folder on every new call
     menus = tmp_path / "menus"
     shutil.copytree(MENUS, menus)
     config["MENUS_DIR"] = menus
@@ -47,9 +50,11 @@ def test_scripts_folder_gone_after_start(config, tmp_path):
     menus.rename(tmp_path / "gone")
     try:
         assert_polite(walk(Call(app.test_client())))
+        assert_polite(walk(Call(app.test_client()), lang_key="1"))
         assert app.test_client().get("/healthz").status_code == 200
     finally:
         (tmp_path / "gone").chmod(0o755)
+    assert "not reloaded, still speaking version" in caplog.text
 
 
 def test_clinic_number_missing_offers_voicemail_everywhere(config):

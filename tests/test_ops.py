@@ -38,8 +38,10 @@ def test_health_check_reveals_no_configuration(app, client):
         assert str(app.config[key]) not in body
 
 
-def test_health_check_fails_when_the_scripts_cannot_be_read(app, client):
-    app.extensions["ivr.script"] = None
+def test_health_check_fails_when_the_scripts_cannot_be_read(client, monkeypatch):
+    from ivr import views
+
+    monkeypatch.setattr(views, "script", lambda: 1 / 0)
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json == {"status": "scripts unreadable"}

@@ -1,14 +1,15 @@
-"""``make bench``: the line under load, next to a bare Flask app, on this machine.
+"""``make bench``: the line under load next to two bare Flask apps (bare_app.py), on this machine.
 
-Both apps run under gunicorn (2 workers, 127.0.0.1, a free port) and get exactly the same
+All three run under gunicorn (2 workers, 127.0.0.1, a free port) and get exactly the same
 signed requests: a caller's path greeting -> language -> topic -> summary -> back, replayed by
 a bounded closed loop (CLIENTS threads, each sending its next request when the previous answer
-is complete, for SECONDS). Each worker class is measured for both apps, so the comparison
-is fair. Prints requests/s, p50 and p99 per app, the ratios and whether they meet the targets
-(throughput >= 0.8x bare, p99 <= 1.5x bare); exits 1 if they do not.
+is complete, for SECONDS per app). Each worker class is measured for every app, so the
+comparison is fair. Prints requests/s, p50 and p99 per app, the ratios and whether they meet
+the targets (throughput >= 0.8x bare, p99 <= 1.5x bare); exits 1 if they do not. "start s" is
+from starting gunicorn to its first answered signed request (all three start at once).
 
 The client replays pre-built request bytes over raw sockets so that it costs as little CPU
-as possible (the machine has 2 cores for the client and both servers' workers); its CPU use
+as possible (the machine has 2 cores for the client and the servers' workers); its CPU use
 is measured and printed.
 """
 from __future__ import annotations

@@ -19,7 +19,7 @@ from twiml_rules import problems
 
 HOST = PUBLIC_BASE_URL.split("://")[1]
 KEYS = list("0123456789*#")
-WORDS = ["English", "español", "recovery", "riesgos", "operator", "regresar", "again", "something else"]
+WORDS = ["English", "español", "riesgos", "operator", "something else"]
 DIAL_RESULTS = [{"DialCallStatus": s} for s in ("completed", "busy", "no-answer", "failed")]
 RECORD_RESULTS = [{"RecordingUrl": "https://api.twilio.com/rec/RE1", "RecordingDuration": "14"},
                   {"RecordingUrl": "", "RecordingDuration": "0"}]

@@ -73,7 +73,8 @@ def heard(body: bytes, recordings: dict[str, float]) -> list[Segment]:
 
 def until_key(segments: list[Segment], key: str, barge_in: bool) -> float:
     """Seconds heard before the caller presses ``key`` in this answer's Gather."""
-    total, offered = 0.0, re.compile(rf"(?<![\w*]){re.escape(key)}(?![\w*])")
+    # "press 1" / "oprima 1", not the 1 of "dial 9 1 1".
+    total, offered = 0.0, re.compile(rf"\b(press|oprima) {re.escape(key)}(?![\w*])")
     recorded = any(s.text.startswith("<Play") for s in segments if s.in_gather)
     for segment in segments:
         total += segment.seconds
@@ -102,8 +103,7 @@ def measure(menus_dir: Path | None) -> tuple[dict, dict]:
         action = ET.fromstring(topics).find("Gather").get("action")
         first = heard(greeting, recordings)
         second = heard(topics, recordings)
-        parts[lang] = {"greeting (outside the menu)": sum(s.seconds for s in first if not s.in_gather),
-                       "language menu": sum(s.seconds for s in first if s.in_gather),
+        parts[lang] = {"greeting and language menu": sum(s.seconds for s in first),
                        "topic menu": sum(s.seconds for s in second)}
         for topic, key in topic_keys.items():
             summary = client.post(action, data={"Digits": key}).data

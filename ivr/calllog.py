@@ -10,6 +10,7 @@ kept, so repeat callers can be counted but not identified. Voicemail audio stays
 the log keeps its address.
 
 A row's ``event``, and what ``detail`` then holds:
+  greeting        a call was answered: the greeting and the language menu (detail: "language")
   menu            a menu was said (detail: the menu, "language", or a topic for its after-summary menu)
   no_input, invalid_choice   a menu was said again after silence or a wrong key (detail: the menu)
   summary         a summary was played (detail: the topic)

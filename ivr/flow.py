@@ -81,7 +81,8 @@ def menu_id(script: Script, at: str) -> str:
 
 
 def start() -> Ask:
-    return Ask(LANGUAGE_MENU, None)
+    """A new call: the greeting, each language's part followed by its language choice."""
+    return Ask(LANGUAGE_MENU, None, lead="greeting")
 
 
 def retry(script: Script, at: str | None, lang: str | None, tries: int, lead: str) -> Step:

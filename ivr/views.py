@@ -62,7 +62,7 @@ MAX_RENDERED = 1000
 _PLAYED = re.compile(rf"<Play>[^<]*?({audio.FILE_NAME.pattern})</Play>")
 
 
-def answer(step: flow.Step, greeting: bool = False) -> Response:
+def answer(step: flow.Step) -> Response:
     """The TwiML for ``step``. Building it costs more than the rest of a webhook, so menus,
     summaries and goodbyes are built once per version of the scripts and audio build and
     reused (see ``make bench``), as long as every recording they play is still there and
@@ -72,14 +72,11 @@ def answer(step: flow.Step, greeting: bool = False) -> Response:
     g.ivr_step = step  # as render() does, for the call log
     script()  # the version of the scripts this call speaks (g.ivr_script_version)
     # The host too: without PUBLIC_BASE_URL, recordings' URLs are made from it.
-    key = (g.ivr_script_version, audio.library().stamp(), request.host_url, step, greeting)
+    key = (g.ivr_script_version, audio.library().stamp(), request.host_url, step)
     rendered = current_app.extensions.setdefault("ivr.rendered", {})
     xml, played = rendered.get(key, (None, ()))
     if xml is None or not all(audio.library().listed(file) for file in played):
-        response = VoiceResponse()
-        if greeting:
-            speak(response, "greeting", None)
-        xml = str(render(step, response))
+        xml = str(render(step))
         if len(rendered) >= MAX_RENDERED:  # old versions' answers
             rendered.clear()
         rendered[key] = xml, _PLAYED.findall(xml)
@@ -157,15 +154,22 @@ def ask(response: VoiceResponse, step: flow.Ask | flow.Summary) -> None:
         hints=", ".join(word for words in hints.values() for word in words),
         action_on_empty_result=False,
     )
-    if lead:
-        speak(gather, lead, lang)
-    if menu == "clinic_closed":
-        # Built per call: it says when the clinic opens next.
-        say_text(gather, hours.closed_message(script().clinic_hours, now(), lang), lang)
-    if isinstance(step, flow.Summary):
-        speak(gather, f"summary.{at}", lang)
-    # The language menu has no language yet: each language's line in its own voice.
-    speak(gather, f"menu.{menu}", None if menu == LANGUAGE_MENU else lang)
+    if menu == LANGUAGE_MENU:
+        # No language chosen yet: each language's part, then its own choice, in its own voice,
+        # so an English caller can press 1 without waiting for the Spanish greeting.
+        for each in LANGUAGES:
+            if lead:
+                speak(gather, lead, each)
+            speak(gather, f"menu.{LANGUAGE_MENU}", each)
+    else:
+        if lead:
+            speak(gather, lead, lang)
+        if menu == "clinic_closed":
+            # Built per call: it says when the clinic opens next.
+            say_text(gather, hours.closed_message(script().clinic_hours, now(), lang), lang)
+        if isinstance(step, flow.Summary):
+            speak(gather, f"summary.{at}", lang)
+        speak(gather, f"menu.{menu}", lang)
     # Reached only when the caller said and pressed nothing.
     response.redirect(url_for(".silence", at=at, lang=lang, tries=tries))
 
@@ -226,8 +230,8 @@ def _seconds(value: str | None) -> int:
 
 @bp.post("/voice")
 def voice():
-    """Twilio's incoming-call webhook: greeting, then the language menu."""
-    return answer(flow.start(), greeting=True)
+    """Twilio's incoming-call webhook: the greeting and the language menu, in one Gather."""
+    return answer(flow.start())
 
 
 @bp.post("/ivr/menu/<at>")

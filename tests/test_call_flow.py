@@ -26,8 +26,8 @@ def choose_language(call, lang):
 def test_greeting_is_bilingual_with_disclaimer_and_911(call):
     heard = call.answer()
     assert "Dallas Pain Relief Center" in heard.text
-    assert "not medical advice" in heard.text and "No es una consulta médica" in heard.text
-    assert "hang up and dial 911" in heard.text and "cuelgue y marque al 911" in heard.text
+    assert "not medical advice" in heard.text and "no consejo médico" in heard.text
+    assert "hang up and dial 9 1 1" in heard.text and "cuelgue y marque al 9 1 1" in heard.text
     assert {"en-US", "es-MX"} <= heard.languages
     # The language choice is inside the Gather, so a caller can press during the prompt.
     gather_text = " ".join(" ".join(s.itertext()) for s in heard.gather.iter("Say"))
@@ -138,7 +138,7 @@ def test_empty_voicemail_says_so_and_returns_to_topics(call):
     assert heard.verbs[heard.verbs.index("Record") + 1:] == ["Say", "Redirect"]
     heard = call.follow("Record", {"RecordingUrl": "https://api.twilio.com/rec/RE1", "RecordingDuration": "0"})
     assert "We did not receive a message." in heard.text
-    assert call.wait_silently().text.startswith("What would you like to hear about?")
+    assert call.wait_silently().text.startswith("For the procedure, press 1.")
 
 
 @pytest.mark.parametrize("lang", ["en", "es"])

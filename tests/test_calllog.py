@@ -89,7 +89,7 @@ def test_each_step_of_a_call_is_one_row(app, call):
     call.follow("Dial", {"DialCallStatus": "completed", "DialCallDuration": "95"})
     rows = log_rows(app)
     assert [(r.event, r.detail, r.lang) for r in rows] == [
-        ("menu", "language", None),
+        ("greeting", "language", None),
         ("menu", "topics", "es"),
         ("summary", "risks", "es"),
         ("transfer", None, "es"),

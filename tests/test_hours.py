@@ -115,10 +115,10 @@ def choose_language(call, lang):
 
 CLOSED = {
     "en": "The clinic is closed right now. We open Monday at 8 a.m. "
-          "If you have an emergency, hang up and dial 911. "
+          "If you have an emergency, hang up and dial 9 1 1. "
           "To leave a message for the clinic, press 1. To go back to the topics, press star.",
     "es": "La clínica está cerrada en este momento. Abrimos el lunes a las 8 de la mañana. "
-          "Si tiene una emergencia, cuelgue y marque al 911. "
+          "Si tiene una emergencia, cuelgue y marque al 9 1 1. "
           "Para dejarle un mensaje a la clínica, oprima 1. Para regresar a los temas, oprima asterisco.",
 }
 
@@ -172,7 +172,7 @@ def test_holiday_is_closed(call, clock, lang):
     heard = call.press("0")
     assert heard.first("Dial") is None
     assert ("Monday at 8 a.m." if lang == "en" else "el lunes a las 8 de la mañana") in heard.text
-    assert "911" in heard.text
+    assert "9 1 1" in heard.text
 
 
 @pytest.mark.parametrize("now,expect_dial", [(utc("2026-11-02 13:59"), False), (utc("2026-11-02 14:00"), True)])

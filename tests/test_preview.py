@@ -50,9 +50,9 @@ def said(turn):
 
 def test_preview_walks_the_signed_webhooks(client):
     turn = step(client, {})
-    assert "Thank you for calling" in said(turn) and turn["keys"] == ["1", "2", "0"]
+    assert "Dallas Pain Relief Center" in said(turn) and turn["keys"] == ["1", "2", "0"]
     turn = answer(client, turn, press="2")
-    assert said(turn).startswith("¿Sobre qué tema")
+    assert said(turn).startswith("Para el procedimiento, oprima 1.")
     assert {verb["language"] for verb in turn["heard"]} == {"es-MX"}
     assert turn["keys"] == ["1", "2", "3", "4", "0", "*"]
     turn = answer(client, turn, silence=True)
@@ -166,7 +166,7 @@ def test_a_staff_member_walks_the_line_in_a_browser(browser, server, monkeypatch
     offered = [b.text for b in browser.find_elements(By.CSS_SELECTOR, "#keypad button.offered")]
     assert offered == ["1", "2", "0"]
 
-    lines = click_then_see('[data-key="2"]', "¿Sobre qué tema le gustaría escuchar?")
+    lines = click_then_see('[data-key="2"]', "Para el procedimiento, oprima 1.")
     assert lines[0] == "You press 2"
     assert all(line.startswith("es-MX") for line in lines[1:])
     assert "Keys that do something here: 1 2 3 4 0 *" in browser.find_element(By.ID, "status").text

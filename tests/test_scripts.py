@@ -39,7 +39,7 @@ def test_recovery_facts_callers_need(script):
 
 
 def test_no_numbers_the_article_does_not_have(script):
-    article_numbers = set(re.findall(r"\d+", ARTICLE)) | {"911", "0", "1", "2", "3", "4"}
+    article_numbers = set(re.findall(r"\d+", ARTICLE)) | {"9", "0", "1", "2", "3", "4"}  # 9 1 1, said digit by digit
     for prompt in script.prompt_ids():
         for lang in ("en", "es"):
             assert set(re.findall(r"\d+", script.text(prompt, lang))) <= article_numbers, prompt

@@ -128,8 +128,9 @@ def test_simulate_prints_a_whole_call_from_keys(monkeypatch):
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[1] == "At the clinic it is Monday 2026-11-02 10:00 (America/Chicago): the clinic is open."
-    assert lines[2].startswith("Line [en-US]: Thank you for calling")
-    assert lines[3].startswith("Line [es-MX]: Gracias por llamar")
+    assert lines[2].startswith("Line [en-US]: Dallas Pain Relief Center.")
+    assert lines[3] == "Line [en-US]: For English, press 1 or say English."
+    assert lines[4].startswith("Line [es-MX]: Dallas Pain Relief Center. Le damos información general")
     assert lines[6] == "    keys: 1 2 0"
     said = [line for line in lines if line.startswith(("Caller", "Clinic", "The line"))]
     assert said == ["Caller presses 2.", "Caller presses 1.", "Caller presses *.", "Caller presses 9.",
@@ -142,7 +143,7 @@ def test_simulate_prints_a_whole_call_from_keys(monkeypatch):
     assert "    keys: 1 2 3 4 0 *" in after_choice
     assert "    keys: 1 0 *" in after_choice
     assert "Line [es-MX]: Esa no es una de las opciones." in after_choice
-    assert any(line.startswith("Line [es-MX]: Lo sentimos. En este momento la clínica no puede") for line in after_choice)
+    assert any(line.startswith("Line [es-MX]: Lo sentimos, la clínica no puede") for line in after_choice)
 
 
 def test_simulate_lang_es_speech_and_silence():
@@ -152,13 +153,13 @@ def test_simulate_lang_es_speech_and_silence():
     assert "Caller presses 2 (--lang es)." in out
     assert "Caller stays silent.\nLine [es-MX]: Disculpe, no escuché ninguna opción." in out
     assert 'Caller says "recuperación".\nLine [es-MX]: Esto es lo que puede esperar' in out
-    assert 'Caller says "regresar".\nLine [es-MX]: ¿Sobre qué tema' in out
+    assert 'Caller says "regresar".\nLine [es-MX]: Para el procedimiento, oprima 1.' in out
 
 
 def test_simulate_without_a_clinic_number_says_the_clinic_is_unavailable():
     result = run(simulate, "--at", OPEN, "--lang", "en", "--keys", "0")
     assert "transfers" not in result.output
-    assert "The clinic cannot take your call right now." in result.output
+    assert "Sorry, the clinic cannot take your call right now." in result.output
 
 
 def test_simulate_transfer_outcomes_and_voicemail(monkeypatch):
@@ -171,7 +172,7 @@ def test_simulate_transfer_outcomes_and_voicemail(monkeypatch):
     assert voicemail.output.endswith("Caller leaves a message.\nLine [es-MX]: Gracias. Su mensaje quedó guardado. "
                                      "La clínica le devolverá la llamada. Hasta luego.\nThe line hangs up.\n")
     nothing = run(simulate, "--at", OPEN, "--lang", "en", "--keys", "0,no-answer,1,nothing")
-    assert "Caller says nothing.\nLine [en-US]: We did not receive a message.\nLine [en-US]: What would you like" \
+    assert "Caller says nothing.\nLine [en-US]: We did not receive a message.\nLine [en-US]: For the procedure, press 1." \
         in nothing.output
 
 
@@ -183,7 +184,7 @@ def test_simulate_after_hours_says_when_the_clinic_opens_and_takes_a_message(mon
     assert "At the clinic it is Saturday 2026-11-28 20:00 (America/Chicago): the clinic is closed." in out
     assert "transfers" not in out
     assert ("Caller presses 0.\nLine [es-MX]: La clínica está cerrada en este momento. Abrimos el lunes a las 8 "
-            "de la mañana. Si tiene una emergencia, cuelgue y marque al 911.\nLine [es-MX]: Para dejarle un mensaje "
+            "de la mañana. Si tiene una emergencia, cuelgue y marque al 9 1 1.\nLine [es-MX]: Para dejarle un mensaje "
             "a la clínica, oprima 1. Para regresar a los temas, oprima asterisco.\n    keys: 1 0 *\n") in out
     assert "Beep. The line records a message (up to 120 s)." in out
     assert out.endswith("Line [es-MX]: Gracias. Su mensaje quedó guardado. La clínica le devolverá la llamada. "
@@ -195,7 +196,7 @@ def test_simulate_at_a_holiday_and_back_from_the_closed_menu():
     result = run(simulate, "--at", "2026-11-26 10:00", "--lang", "en", "--keys", "0,*")
     assert "Thursday 2026-11-26 10:00 (America/Chicago): the clinic is closed." in result.output
     assert "Line [en-US]: The clinic is closed right now. We open Monday at 8 a.m." in result.output
-    assert "Caller presses *.\nLine [en-US]: What would you like to hear about?" in result.output
+    assert "Caller presses *.\nLine [en-US]: For the procedure, press 1." in result.output
 
 
 def test_simulate_explains_a_badly_written_time():
@@ -222,7 +223,7 @@ def test_simulated_calls_stay_out_of_the_call_log(tmp_path):
     del line.client.environ_base[SIMULATED_CALL]
     line.start()
     with app.app_context():
-        assert [row.event for row in call_log().rows()] == ["menu"]
+        assert [row.event for row in call_log().rows()] == ["greeting"]
 
 
 def test_simulate_interactively():
@@ -231,7 +232,7 @@ def test_simulate_interactively():
     assert result.exit_code == 0, result.output
     out = result.output
     assert "keys: 1 2 0   (Enter: stay silent" in out
-    assert "> Caller presses 1.\nLine [en-US]: What would you like to hear about?" in out
+    assert "> Caller presses 1.\nLine [en-US]: For the procedure, press 1." in out
     assert "> Caller stays silent.\nLine [en-US]: Sorry, I did not hear a choice." in out
     assert '> Caller says "risks".\nLine [en-US]: Here are the possible risks' in out
     assert "> Caller presses 7.\nLine [en-US]: That is not one of the choices." in out

@@ -14,6 +14,9 @@ MAX_TRIES = 3
 # Speech results can be arbitrarily long; nothing useful is past this.
 MAX_SPEECH_CHARS = 200
 VALID_KEYS = set("0123456789*#")
+# Menus a caller can reach before choosing a language (0 at the language menu): they are
+# said in every language, one after the other.
+SPOKEN_IN_EVERY_LANGUAGE = {LANGUAGE_MENU, "clinic_unavailable", "clinic_closed"}
 SPOKEN_DIGITS = {
     "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "zero": "0", "star": "*",
     "uno": "1", "dos": "2", "tres": "3", "cuatro": "4", "cinco": "5", "cero": "0", "asterisco": "*",
@@ -39,12 +42,12 @@ class Summary:
 
 @dataclass(frozen=True)
 class Transfer:
-    lang: str
+    lang: str | None
 
 
 @dataclass(frozen=True)
 class Voicemail:
-    lang: str
+    lang: str | None
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,7 @@ def parse_tries(value: str | None) -> int:
 
 def position(script: Script, at: str | None, lang: str | None) -> tuple[str, str | None]:
     """A valid (at, lang) pair; anything unknown falls back to a menu the caller can use."""
-    if lang is None or at == LANGUAGE_MENU:
+    if at == LANGUAGE_MENU or (lang is None and at not in SPOKEN_IN_EVERY_LANGUAGE):
         return LANGUAGE_MENU, None
     if at in script.summaries or (at and script.has_menu(at) and at != "after_summary"):
         return at, lang
@@ -96,10 +99,10 @@ def retry(script: Script, at: str | None, lang: str | None, tries: int, lead: st
 def choose(script: Script, at: str | None, lang: str | None, tries: int,
            digits: str | None, speech: str | None) -> Step:
     """The caller pressed ``digits`` or said ``speech`` at menu ``at``."""
-    if lang is None and at != LANGUAGE_MENU:
-        # A key meant for a menu whose language we lost means nothing: ask again.
-        return start()
-    at, lang = position(script, at, lang)
+    if position(script, at, lang) != (at, lang):
+        # A menu this script does not have (it was edited) or a lost language: a key meant
+        # for that menu means nothing in another one, so ask again.
+        return Ask(*position(script, at, lang))
     digits = (digits or "").strip()
     speech = (speech or "")[:MAX_SPEECH_CHARS]
     if not digits and not normalise(speech):
@@ -112,7 +115,7 @@ def choose(script: Script, at: str | None, lang: str | None, tries: int,
 def _follow(script: Script, at: str, lang: str | None, key: str) -> Step | None:
     if at == LANGUAGE_MENU:
         if key == CLINIC_KEY:
-            return Transfer("en")
+            return Transfer(None)
         if key == BACK_KEY:
             return Ask(LANGUAGE_MENU, None)
         option = script.language_menu.get(key)
@@ -126,37 +129,48 @@ def _follow(script: Script, at: str, lang: str | None, key: str) -> Step | None:
     return go_to(script, option.goes_to, lang, at) if option else None
 
 
-def go_to(script: Script, target: str, lang: str, at: str) -> Step:
+def go_to(script: Script, target: str, lang: str | None, at: str) -> Step:
     if target == CLINIC:
         return Transfer(lang)
     if target == VOICEMAIL:
         return Voicemail(lang)
+    if target == LANGUAGE_MENU or (lang is None and target not in SPOKEN_IN_EVERY_LANGUAGE):
+        return Ask(LANGUAGE_MENU, None)
     if target == AGAIN:
         return Summary(at, lang)
     if target in script.summaries:
         return Summary(target, lang)
-    if target == LANGUAGE_MENU:
-        return Ask(LANGUAGE_MENU, None)
     return Ask(target, lang)
 
 
 def speech_hints(script: Script, at: str, lang: str | None) -> dict[str, list[str]]:
-    """Words a caller may say at ``at``, by the key they stand for."""
+    """Words a caller may say at ``at``, by the key they stand for (every language's words
+    before a language is chosen)."""
+    langs = [lang] if lang else LANGUAGES
     if at == LANGUAGE_MENU:
-        return {key: option.hints for key, option in script.language_menu.items()}
-    hints = {key: list(getattr(option.hints, lang))
-             for key, option in script.menu(menu_id(script, at)).options.items()}
+        hints = {key: list(option.hints) for key, option in script.language_menu.items()}
+    else:
+        hints = {key: [word for each in langs for word in getattr(option.hints, each)]
+                 for key, option in script.menu(menu_id(script, at)).options.items()}
     for key, words in script.speech_keys.items():
-        hints.setdefault(key, []).extend(getattr(words, lang))
+        hints.setdefault(key, []).extend(word for each in langs for word in getattr(words, each))
     return hints
 
 
 def key_from_speech(script: Script, at: str, lang: str | None, speech: str) -> str | None:
-    """The key a caller's words stand for, if exactly one option matches."""
+    """The key a caller's words stand for: the option with the longest matching words
+    ("after the procedure" is recovery, not the procedure), if only one has them."""
     said = f" {normalise(speech)} "
-    keys = {key for word, key in SPOKEN_DIGITS.items() if f" {word} " in said}
-    keys |= {c for c in said.split() if len(c) == 1 and c in VALID_KEYS}
-    for key, words in speech_hints(script, at, lang).items():
-        if any(f" {normalise(w)} " in said for w in words):
-            keys.add(key)
-    return keys.pop() if len(keys) == 1 else None
+    matched: dict[str, int] = {}  # key -> words in its longest phrase the caller said
+    for word, key in SPOKEN_DIGITS.items():
+        if f" {word} " in said:
+            matched[key] = 1
+    for word in said.split():
+        if len(word) == 1 and word in VALID_KEYS:
+            matched[word] = 1
+    for key, phrases in speech_hints(script, at, lang).items():
+        for phrase in map(normalise, phrases):
+            if f" {phrase} " in said:
+                matched[key] = max(matched.get(key, 0), len(phrase.split()))
+    longest = [key for key, words in matched.items() if words == max(matched.values())]
+    return longest[0] if len(longest) == 1 else None

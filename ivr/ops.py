@@ -88,8 +88,8 @@ def fallback():
     """
     lang = flow.parse_lang(_query_value(request.form.get("ErrorUrl", ""), "lang"))
     response = VoiceResponse()
-    _apology(response, lang)
-    response.redirect(url_for("ivr.clinic", lang=lang or "en", after_error=1))
+    views.apology(response, lang)
+    response.redirect(url_for("ivr.clinic", lang=lang, after_error=1))
     return views.twiml(response)
 
 
@@ -104,14 +104,6 @@ def _last_words(error):
         views.say_text(response, views.FALLBACK_APOLOGY[lang], lang)
     response.hangup()
     return views.twiml(response), 200
-
-
-def _apology(response: VoiceResponse, lang: str | None) -> None:
-    try:
-        views.speak(response, "apology", lang)
-    except Exception:
-        for each in [lang] if lang else LANGUAGES:
-            views.say_text(response, views.FALLBACK_APOLOGY[each], each)
 
 
 def _query_value(url: str, name: str) -> str | None:

@@ -55,7 +55,7 @@ def now():
 
 # Steps whose TwiML depends only on the scripts and the recordings, not on the caller, the
 # time or the clinic's line; the closed-clinic menu says when the clinic opens next.
-SAME_FOR_EVERY_CALLER = (flow.Ask, flow.Summary, flow.Goodbye)
+SAME_FOR_EVERY_CALLER = (flow.Ask, flow.Summary)
 BUILT_PER_CALL = {"clinic_closed"}
 # Far more than the scripts' menus x languages x tries x leads of a few script versions.
 MAX_RENDERED = 1000
@@ -129,8 +129,12 @@ def render(step: flow.Step, response: VoiceResponse | None = None) -> VoiceRespo
         case flow.Goodbye(lang=lang, lead=lead):
             if lead:
                 speak(response, lead, lang)
-            speak(response, "goodbye", lang)
-            response.hangup()
+            if lead and clinic_answers():
+                # Three tries without a choice: while the clinic is open, a person helps.
+                transfer(response, lang)
+            else:
+                speak(response, "goodbye", lang)
+                response.hangup()
     return response
 
 
@@ -141,10 +145,19 @@ def ask(response: VoiceResponse, step: flow.Ask | flow.Summary) -> None:
     else:
         at, lang, tries, lead = step.at, step.lang, step.tries, step.lead
     menu = LANGUAGE_MENU if at == LANGUAGE_MENU else flow.menu_id(script(), at)
+    # Before a language is chosen, each language's part and then its own choice, in its own
+    # voice, so an English caller can press 1 without waiting for the Spanish part.
+    langs = [lang] if lang else LANGUAGES
+    choose_url = url_for(".choose", at=at, lang=lang, tries=tries)
+    if isinstance(step, flow.Summary):
+        # Keys only while a summary plays: a cough or an "uh-huh" must not cut it off.
+        keys_only = response.gather(input="dtmf", action=choose_url, method="POST", num_digits=1,
+                                    finish_on_key="", timeout=1, action_on_empty_result=False)
+        speak(keys_only, f"summary.{at}", lang)
     hints = flow.speech_hints(script(), at, lang)
     gather = response.gather(
         input="dtmf speech",
-        action=url_for(".choose", at=at, lang=lang, tries=tries),
+        action=choose_url,
         method="POST",
         num_digits=1,
         finish_on_key="",
@@ -154,27 +167,23 @@ def ask(response: VoiceResponse, step: flow.Ask | flow.Summary) -> None:
         hints=", ".join(word for words in hints.values() for word in words),
         action_on_empty_result=False,
     )
-    if menu == LANGUAGE_MENU:
-        # No language chosen yet: each language's part, then its own choice, in its own voice,
-        # so an English caller can press 1 without waiting for the Spanish greeting.
-        for each in LANGUAGES:
-            if lead:
-                speak(gather, lead, each)
-            speak(gather, f"menu.{LANGUAGE_MENU}", each)
-    else:
+    for each in langs:
         if lead:
-            speak(gather, lead, lang)
+            speak(gather, lead, each)
         if menu == "clinic_closed":
             # Built per call: it says when the clinic opens next.
-            say_text(gather, hours.closed_message(script().clinic_hours, now(), lang), lang)
-        if isinstance(step, flow.Summary):
-            speak(gather, f"summary.{at}", lang)
-        speak(gather, f"menu.{menu}", lang)
+            say_text(gather, hours.closed_message(script().clinic_hours, now(), each), each)
+        speak(gather, f"menu.{menu}", each)
     # Reached only when the caller said and pressed nothing.
     response.redirect(url_for(".silence", at=at, lang=lang, tries=tries))
 
 
-def transfer(response: VoiceResponse, lang: str) -> None:
+def clinic_answers() -> bool:
+    """Whether a transfer would reach the clinic now (open, and a number to call)."""
+    return bool(current_app.config["CLINIC_PHONE_NUMBER"]) and hours.is_open(script().clinic_hours, now())
+
+
+def transfer(response: VoiceResponse, lang: str | None) -> None:
     if not hours.is_open(script().clinic_hours, now()):
         render(flow.Ask("clinic_closed", lang), response)
         return
@@ -201,7 +210,8 @@ def check_signature():
     algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER))
     signature = request.headers.get("X-Twilio-Signature", "")
     if not RequestValidator(token).validate(url, _SignedParams(request.form.lists()), signature, algorithm):
-        current_app.logger.warning("rejected unsigned or wrongly signed request to %s", request.path)
+        # The URL is the usual culprit: PUBLIC_BASE_URL must be the address set in Twilio.
+        current_app.logger.warning("rejected unsigned or wrongly signed request: signature checked against %s", url)
         abort(403)
 
 
@@ -253,13 +263,13 @@ def silence(at):
 
 @bp.post("/ivr/clinic")
 def clinic():
-    return twiml(render(flow.Transfer(_lang() or "en")))
+    return twiml(render(flow.Transfer(_lang())))
 
 
 @bp.post("/ivr/clinic/done")
 def clinic_done():
     """Dial's action: the clinic call ended, or never connected."""
-    lang = _lang() or "en"
+    lang = _lang()
     if request.form.get("DialCallStatus") in CONNECTED_DIAL_STATUSES:
         response = VoiceResponse()
         response.hangup()
@@ -270,7 +280,7 @@ def clinic_done():
 @bp.post("/ivr/voicemail/done")
 def voicemail_done():
     """Record's action: thank the caller, or say nothing was recorded."""
-    lang = _lang() or "en"
+    lang = _lang()
     response = VoiceResponse()
     if not request.form.get("RecordingUrl") or _seconds(request.form.get("RecordingDuration")) == 0:
         speak(response, "voicemail_empty", lang)
@@ -281,6 +291,16 @@ def voicemail_done():
     return twiml(response)
 
 
+def apology(response: VoiceResponse, lang: str | None) -> None:
+    """Sorry, in the caller's language (in every language before one is chosen), with the
+    scripts' words, or the built-in ones if even the scripts cannot be read."""
+    try:
+        speak(response, "apology", lang)
+    except Exception:
+        for each in [lang] if lang else LANGUAGES:
+            say_text(response, FALLBACK_APOLOGY[each], each)
+
+
 @bp.errorhandler(Exception)
 def apologise(error):
     """Any failure becomes a spoken apology and a way forward, never a 500."""
@@ -288,15 +308,15 @@ def apologise(error):
         return error
     current_app.logger.exception("webhook %s failed (call %s)", request.path, request.form.get("CallSid", "?"))
     g.ivr_failed = True  # for the call log
-    lang = _lang() or "en"
+    lang = _lang()
     response = VoiceResponse()
-    try:
-        speak(response, "apology", lang)
-    except Exception:
-        say_text(response, FALLBACK_APOLOGY[lang], lang)
-    if request.args.get("after_error") or request.endpoint == "ivr.clinic":
-        # Already failed once on the way to the clinic: end politely rather than loop.
+    apology(response, lang)
+    if request.args.get("after_error"):
+        # The second failure in a row: end politely rather than loop.
         response.hangup()
+    elif request.endpoint == "ivr.clinic":
+        # The way to the clinic itself failed: back to the topics instead.
+        response.redirect(url_for(".menu", at="topics", lang=lang, after_error=1))
     else:
         response.redirect(url_for(".clinic", lang=lang, after_error=1))
     return twiml(response), 200

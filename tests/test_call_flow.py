@@ -1,8 +1,11 @@
 """Real call paths, in both languages, as a caller hears them."""
+from datetime import datetime
+
 import pytest
 
-from conftest import CLINIC_NUMBER, query
+from conftest import CHICAGO, CLINIC_NUMBER, query
 
+CLOSED = datetime(2026, 11, 28, 20, 0, tzinfo=CHICAGO)  # a Saturday evening
 TOPICS = {"1": "procedure", "2": "recovery", "3": "risks", "4": "candidates"}
 # First words of each summary, to recognise which one is playing.
 SUMMARY_START = {
@@ -38,7 +41,7 @@ def test_greeting_is_bilingual_with_disclaimer_and_911(call):
 def test_every_menu_gathers_keys_and_speech_patiently(call):
     heard = call.answer()
     for step in (lambda: call.press("1"), lambda: call.press("2"), lambda: call.press("*")):
-        gather = heard.gather
+        gather = list(heard.root.iter("Gather"))[-1]  # the menu's, after a summary's keys-only one
         assert gather.get("input") == "dtmf speech"
         assert 6 <= int(gather.get("timeout")) <= 8
         assert gather.get("hints")
@@ -142,7 +145,8 @@ def test_empty_voicemail_says_so_and_returns_to_topics(call):
 
 
 @pytest.mark.parametrize("lang", ["en", "es"])
-def test_silence_three_times_ends_politely(call, lang):
+def test_silence_three_times_ends_politely_when_the_clinic_is_closed(app, call, lang):
+    app.config["CLOCK"] = lambda: CLOSED
     choose_language(call, lang)
     first = call.wait_silently()
     assert ("did not hear" if lang == "en" else "no escuché") in first.text
@@ -155,12 +159,27 @@ def test_silence_three_times_ends_politely(call, lang):
     assert last.languages == {LANG[lang][1]}
 
 
-def test_silence_at_language_choice_is_bilingual_then_goodbye(call):
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_three_tries_while_the_clinic_is_open_reach_a_person(call, lang):
+    choose_language(call, lang)
+    call.wait_silently()
+    call.press("9")
+    last = call.wait_silently()
+    assert ("did not hear" if lang == "en" else "no escuché") in last.text
+    assert ("connecting you to the clinic" if lang == "en" else "comunicando con la clínica") in last.text
+    assert last.first("Dial").text.strip() == CLINIC_NUMBER
+    assert last.languages == {LANG[lang][1]}
+
+
+def test_silence_at_language_choice_is_bilingual_then_the_clinic(call):
     call.answer()
     heard = call.wait_silently()
     assert "Sorry, I did not hear a choice." in heard.text and "Disculpe" in heard.text
     call.wait_silently()
-    assert call.wait_silently().verbs[-1] == "Hangup"
+    last = call.wait_silently()
+    assert last.languages == {"en-US", "es-MX"}
+    assert "Please hold." in last.text and "Por favor, espere en la línea." in last.text
+    assert last.first("Dial") is not None
 
 
 @pytest.mark.parametrize("lang,expected", [("en", "That is not one of the choices."),
@@ -172,7 +191,7 @@ def test_invalid_key_repeats_the_same_menu_in_callers_language(call, lang, expec
     assert heard.languages == {LANG[lang][1]}
     assert heard.gather.get("action").startswith("/ivr/choose/topics")
     call.press("9")
-    assert call.press("#").verbs[-1] == "Hangup"
+    assert call.press("#").first("Dial") is not None  # the third wrong key: a person helps
 
 
 def test_a_good_choice_resets_the_patience_counter(call):
@@ -232,3 +251,57 @@ def test_missing_clinic_number_offers_voicemail(app, call):
     assert heard.first("Dial") is None
     assert "no puede atender su llamada" in heard.text
     assert "Para dejar un mensaje de voz, oprima 1." in heard.text
+
+
+def test_zero_before_choosing_a_language_stays_bilingual(app, call):
+    call.answer()
+    heard = call.press("0")
+    assert heard.languages == {"en-US", "es-MX"}
+    assert "Please hold." in heard.text and "Por favor, espere en la línea." in heard.text
+    heard = call.follow("Dial", {"DialCallStatus": "busy"})
+    assert heard.languages == {"en-US", "es-MX"}
+    assert "To leave a voicemail, press 1." in heard.text and "Para dejar un mensaje de voz, oprima 1." in heard.text
+    heard = call.press("1")
+    assert "after the beep" in heard.text and "después del tono" in heard.text
+    heard = call.follow("Record", {"RecordingUrl": "https://api.twilio.com/rec/RE1", "RecordingDuration": "9"})
+    assert "Your message was saved" in heard.text and "Su mensaje quedó guardado" in heard.text
+
+
+def test_zero_before_choosing_a_language_after_hours_is_bilingual(app, call):
+    app.config["CLOCK"] = lambda: CLOSED
+    call.answer()
+    heard = call.press("0")
+    assert heard.languages == {"en-US", "es-MX"}
+    assert "The clinic is closed" in heard.text and "La clínica está cerrada" in heard.text
+    # * goes back to the only menu that makes sense without a language: the language choice.
+    assert "Para español, oprima 2 o diga español." in call.press("*").text
+
+
+def test_saying_operator_at_the_language_menu_reaches_the_clinic(call):
+    call.answer()
+    assert call.say("operadora").first("Dial") is not None
+
+
+def test_a_summary_cannot_be_cut_off_by_a_cough(call):
+    choose_language(call, "en")
+    heard = call.press("2")
+    summary, menu = heard.root.iter("Gather")
+    assert summary.get("input") == "dtmf" and SUMMARY_START["en", "recovery"] in " ".join(summary.itertext())
+    assert menu.get("input") == "dtmf speech" and "To hear this again, press 1." in " ".join(menu.itertext())
+    assert summary.get("action") == menu.get("action")
+
+
+@pytest.mark.parametrize("lang,words,topic", [
+    ("en", "after the procedure", "recovery"),
+    ("es", "después del procedimiento", "recovery"),
+])
+def test_the_longest_matching_words_win(call, lang, words, topic):
+    choose_language(call, lang)
+    assert call.say(words).text.startswith(SUMMARY_START[lang, topic])
+
+
+def test_a_key_for_a_menu_the_scripts_no_longer_have_is_not_applied_elsewhere(call):
+    # e.g. a summary renamed by staff while a caller was listening to it: 1 ("again") must
+    # not play whatever topic 1 is.
+    heard = call.post("/ivr/choose/old-topic?lang=en&tries=0", {"Digits": "1"})
+    assert heard.text.startswith("For the procedure, press 1.")

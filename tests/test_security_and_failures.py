@@ -141,3 +141,21 @@ def test_responses_are_well_formed_twiml(client):
     response = signed_post(client, "/voice")
     assert ET.fromstring(response.data).tag == "Response"
     assert response.headers["Content-Type"].startswith("text/xml")
+
+
+def test_error_before_a_language_is_chosen_apologises_in_both(call, monkeypatch):
+    from ivr import flow
+
+    monkeypatch.setattr(flow, "choose", lambda *a: 1 / 0)
+    heard = call.post("/ivr/choose/language?tries=0", {"Digits": "1"})
+    assert heard.languages == {"en-US", "es-MX"}
+    assert "We are sorry." in heard.text and "Lo sentimos." in heard.text
+
+
+def test_first_failure_on_the_way_to_the_clinic_goes_back_to_the_topics(call, monkeypatch):
+    from ivr import views
+
+    monkeypatch.setattr(views, "transfer", lambda *a: 1 / 0)
+    heard = call.post("/ivr/clinic?lang=es")
+    assert heard.text == "Lo sentimos. Tuvimos un problema de nuestro lado."
+    assert call.wait_silently().text.startswith("Para el procedimiento, oprima 1.")

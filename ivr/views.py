@@ -131,6 +131,7 @@ def render(step: flow.Step, response: VoiceResponse | None = None) -> VoiceRespo
                 speak(response, lead, lang)
             if lead and clinic_answers():
                 # Three tries without a choice: while the clinic is open, a person helps.
+                g.ivr_step = flow.Transfer(lang)
                 transfer(response, lang)
             else:
                 speak(response, "goodbye", lang)

@@ -106,7 +106,15 @@ def test_repeats_goodbyes_and_errors_are_logged(app, call, monkeypatch):
     call.press("9")
     call.wait_silently()
     call.wait_silently()
-    assert events(app)[-3:] == [("invalid_choice", "topics"), ("no_input", "topics"), ("goodbye", "no_input")]
+    # While the clinic is open, three tries without a choice are put through to it.
+    assert events(app)[-3:] == [("invalid_choice", "topics"), ("no_input", "topics"), ("transfer", None)]
+    app.config["CLOCK"] = lambda: datetime(2026, 11, 28, 20, 0, tzinfo=CHICAGO)  # closed
+    call.answer()
+    call.press("1")
+    call.press("9")
+    call.wait_silently()
+    call.wait_silently()
+    assert events(app)[-1] == ("goodbye", "no_input")
     from ivr import flow
 
     monkeypatch.setattr(flow, "choose", lambda *a: 1 / 0)

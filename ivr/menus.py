@@ -280,8 +280,13 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _Located:
         key = str(loader.construct_object(key_node, deep=True))
         line = key_node.start_mark.line + 1
         if key in mapping:
-            loader.duplicates.append((line, key))
-        mapping[key] = loader.construct_object(value_node, deep=True)
+            loader.duplicates.append((line, (*loader.path, key)))
+        # Children are built inside this call, so the path says where a duplicate is.
+        loader.path.append(key)
+        try:
+            mapping[key] = loader.construct_object(value_node, deep=True)
+        finally:
+            loader.path.pop()
         mapping.key_lines[key] = line
     return mapping
 
@@ -296,6 +301,27 @@ def _prompt_name(loc: tuple) -> str:
     parts = [str(p) for p in loc]
     depth = 2 if parts and parts[0] in ("menus", "prompts", "summaries") else 1
     return ".".join(parts[:depth]) or "(file)"
+
+
+def _duplicate(loc: tuple) -> str:
+    """What a key written twice is, for staff: 'option "1"' in a menu, '"en"' elsewhere."""
+    what = "option" if len(loc) > 1 and loc[-2] in ("options", "language_menu") else ""
+    return f'{what} "{loc[-1]}"'.strip()
+
+
+def _yaml_message(exc: yaml.MarkedYAMLError) -> str:
+    """PyYAML's complaint, with where it started to go wrong and what to look at."""
+    message = f"not valid YAML: {exc.problem}"
+    if "alias" in str(exc):
+        return message + ' (a "*" key must be written in quotes: "*")'
+    if "'\\t'" in str(exc.problem):
+        return message + " (indent with spaces, not tabs)"
+    problem, context = exc.problem_mark, exc.context_mark
+    # The parser often notices a mistake lines after it: the context line is where it began.
+    if context is not None and problem is not None and context.line < problem.line:
+        return (message + f" ({exc.context} from line {context.line + 1}): check the indentation "
+                f"of lines {context.line + 1} to {problem.line + 1}")
+    return message + ": check the indentation of this line and the lines above"
 
 
 def _locate(data: dict, loc: tuple, default_file: str) -> tuple[str, int]:
@@ -320,19 +346,18 @@ def _read(files: list[Path]) -> tuple[dict, list[Problem]]:
     for path in files:
         loader = _LineLoader(path.read_text(encoding="utf-8"))
         loader.name = str(path)
-        loader.duplicates = []
+        loader.duplicates, loader.path = [], []
         try:
             data = loader.get_single_data() or _Located()
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
-            hint = ' (a "*" key must be written in quotes: "*")' if "alias" in str(exc) else ""
-            problems.append(Problem(str(path), mark.line + 1 if mark else 1, "(file)",
-                                    f"not valid YAML: {exc.problem}{hint}"))
+            problems.append(Problem(str(path), mark.line + 1 if mark else 1, "(file)", _yaml_message(exc)))
             continue
         finally:
             loader.dispose()
-        problems += [Problem(str(path), line, key, f'"{key}" is written twice in one place')
-                     for line, key in loader.duplicates]
+        problems += [Problem(str(path), line, _prompt_name(loc),
+                             f"{_duplicate(loc)} is written twice; only one can count")
+                     for line, loc in loader.duplicates]
         if not isinstance(data, _Located):
             problems.append(Problem(str(path), 1, "(file)", "expected sections like 'prompts:'"))
             continue

@@ -33,7 +33,7 @@ def test_recovery_facts_callers_need(script):
     for fact in ["within twenty-four hours", "should not drive", "at least the first twenty-four hours",
                  "heavy lifting for six weeks", "bleeding", "infection"]:
         assert fact in en
-    for fact in ["dentro de las veinticuatro horas", "no debe manejar", "por lo menos las primeras veinticuatro horas",
+    for fact in ["se les da de alta dentro de las veinticuatro horas", "no debe manejar", "por lo menos las primeras veinticuatro horas",
                  "objetos pesados durante seis semanas", "sangrado", "infección"]:
         assert fact in es
 
@@ -115,7 +115,22 @@ def test_option_pointing_nowhere_is_reported(menus_copy):
 def test_duplicate_digit_is_reported(menus_copy):
     line = edit(menus_copy / "menus.yaml", '      "4":\n        say: {en: For who', '      "3":\n        say: {en: For who')
     message = problems(menus_copy)
-    assert f'menus.yaml:{line}: 3: "3" is written twice in one place' in message
+    assert f'menus.yaml:{line}: menus.topics: option "3" is written twice; only one can count' in message
+
+
+def test_duplicate_key_outside_a_menu_names_where_it_is(menus_copy):
+    edit(menus_copy / "summaries.yaml", "  recovery:\n    en: >-", "  recovery:\n    es: Hola.\n    en: >-")
+    line = edit(menus_copy / "summaries.yaml", "    es: >-\n      Esto es", "    es: >-\n      Esto es")
+    message = problems(menus_copy)
+    assert f'summaries.yaml:{line}: summaries.recovery: "es" is written twice; only one can count' in message
+
+
+def test_indentation_mistake_names_the_line_it_starts_on(menus_copy):
+    # One line of a summary pulled two spaces left: PyYAML notices only two lines later.
+    line = edit(menus_copy / "summaries.yaml", "      The catheters are removed.", "    The catheters are removed.")
+    message = problems(menus_copy)
+    assert re.search(rf"summaries\.yaml:\d+: \(file\): not valid YAML: .* from line {line}\): "
+                     rf"check the indentation of lines {line} to \d+", message), message
 
 
 def test_gap_in_numbering_is_reported(menus_copy):

@@ -55,7 +55,8 @@ def test_check_passes_a_valid_script_without_a_word():
 @pytest.mark.parametrize("fixture,expected", [
     ("not_yaml", ['not_yaml/menus.yaml:74: (file): not valid YAML: expected alphabetic or numeric character, '
                   "but found ':' (a \"*\" key must be written in quotes: \"*\")"]),
-    ("duplicate_digit", ['duplicate_digit/menus.yaml:67: 1: "1" is written twice in one place']),
+    ("duplicate_digit", ['duplicate_digit/menus.yaml:67: menus.topics: option "1" is written twice; '
+                         "only one can count"]),
     ("missing_spanish", ["missing_spanish/menus.yaml:59: menus.topics: unknown key 'intor' (check the spelling)",
                          "missing_spanish/summaries.yaml:6: summaries.risks: 'es' is missing"]),
     ("broken_links", ['broken_links/menus.yaml:33: press: "{option}, oprima." must contain {option} and {key}',
@@ -335,3 +336,5 @@ def test_the_staff_guide_quotes_real_messages():
     for line in quoted:
         fixture = line.split("/")[3]
         assert line in run(check, "--menus", FIXTURES / fixture).output.splitlines(), line
+    shipped = guide.split("For the shipped scripts it prints:\n\n```\n", 1)[1].split("```", 1)[0]
+    assert shipped == run(check).output

@@ -5,8 +5,7 @@ import os
 
 from flask import Flask
 
-from .hours import utc_now
-from .menus import DEFAULT_MENUS_DIR
+from .menus import DEFAULT_MENUS_DIR, utc_now
 from .script_store import ScriptStore
 
 INSECURE_WARNING = (

@@ -14,10 +14,6 @@ from .menus import ClinicHours
 DAYS_NAMED_WITHOUT_DATE = 6
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def is_open(hours: ClinicHours, now: datetime) -> bool:
     local = now.astimezone(hours.zone)
     today = hours.hours_on(local.date())

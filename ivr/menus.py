@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import date, time
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -26,6 +26,9 @@ LANGUAGE_MENU = "language"
 BACK_KEY, CLINIC_KEY = "*", "0"
 DEFAULT_MENUS_DIR = Path(__file__).parent / "menus"
 LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
+
+# check warns when closed_on lists no day this far ahead: next year's holidays are missing.
+HOLIDAYS_AHEAD = timedelta(days=365)
 
 # Spoken-length budgets, in seconds: a caller listens once and must remember the choices.
 MENU_BUDGET, SUMMARY_BUDGET = 15, 90
@@ -231,6 +234,11 @@ class Script(_Strict):
             + [f"menu.{m}" for m in Menus.model_fields]
             + [f"summary.{s}" for s in self.summaries]
         )
+
+
+def utc_now() -> datetime:
+    """The clock of the line and of its checks (tests freeze it)."""
+    return datetime.now(UTC)
 
 
 # -- loading ---------------------------------------------------------------------
@@ -606,6 +614,16 @@ def _check_lengths(report: _Report, script: Script) -> None:
         check(("summaries", topic), f"summary.{topic}", SUMMARY_BUDGET, "summary", "shorten the text")
 
 
+def _check_holidays_ahead(report: _Report, script: Script) -> None:
+    """Holidays are listed year by year: say so before the list runs out, not after."""
+    hours = script.clinic_hours
+    today = utc_now().astimezone(hours.zone).date()
+    if not any(today <= day <= today + HOLIDAYS_AHEAD for day in hours.closed_on):
+        last = f" (the last is {max(hours.closed_on)})" if hours.closed_on else ""
+        report(("clinic_hours", "closed_on"), f"no day in the next 12 months{last}: add the clinic's "
+               "coming holidays, or on those days 0 will transfer callers to a closed clinic", warning=True)
+
+
 def _check_ambiguous_hints(report: _Report, script: Script) -> None:
     """A word listed for two options chooses neither (flow.key_from_speech needs one match)."""
     for menu_id in Menus.model_fields:
@@ -643,7 +661,7 @@ def check_scripts(menus_dir: Path | str) -> tuple[Script | None, list[Problem]]:
     if report.problems:  # the checks below assume every option leads somewhere
         return None, report.problems
     for check in (_check_speech_hints, _check_reachable, _check_mentioned_keys, _check_lengths,
-                  _check_ambiguous_hints):
+                  _check_ambiguous_hints, _check_holidays_ahead):
         check(report, script)
     errors = any(not p.warning for p in report.problems)
     return (None if errors else script), report.problems

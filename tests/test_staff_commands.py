@@ -1,8 +1,9 @@
 """The staff commands, on real script files: the shipped ones and broken ones in tests/fixtures/."""
 import os
+import shutil
 import subprocess
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -10,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from twilio.request_validator import RequestValidator
 
-from ivr import create_app
+from ivr import create_app, menus
 from ivr.diagram import END_MARK, START_MARK, mermaid
 from ivr.menus import DEFAULT_MENUS_DIR, load_script
 from ivr.calllog import call_log
@@ -28,6 +29,8 @@ CLOSED = "2026-11-28 20:00"
 def at_the_project_root(monkeypatch):
     # Paths are printed as staff type them: relative to the folder they are in.
     monkeypatch.chdir(ROOT)
+    # check's holiday warning depends on the date: the fixtures list holidays for 2026 and 2027.
+    monkeypatch.setattr(menus, "utc_now", lambda: datetime(2026, 11, 2, 16, tzinfo=UTC))
     for name in ("TWILIO_AUTH_TOKEN", "IVR_DEV_INSECURE", "CLINIC_PHONE_NUMBER", "PUBLIC_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
 
@@ -95,6 +98,32 @@ def test_check_warnings_do_not_fail():
     ]:
         assert warning in out
     assert out.splitlines()[-1] == "tests/fixtures/scripts/warnings: 0 errors, 10 warnings. The line can speak these scripts."
+
+
+@pytest.mark.parametrize("today,warned", [
+    (datetime(2026, 11, 2, 16, tzinfo=UTC), False),
+    (datetime(2027, 12, 31, 23, tzinfo=UTC), False),  # 5 p.m. in Dallas: today is still a holiday
+    (datetime(2028, 1, 1, 7, tzinfo=UTC), True),  # 1 a.m. in Dallas: the list has run out
+])
+def test_check_warns_when_the_holidays_run_out(monkeypatch, today, warned):
+    monkeypatch.setattr(menus, "utc_now", lambda: today)
+    result = run(check)
+    assert result.exit_code == 0, result.output
+    warning = ("ivr/menus/clinic.yaml:27: clinic_hours: warning: no day in the next 12 months (the last is "
+               "2027-12-31): add the clinic's coming holidays, or on those days 0 will transfer callers to "
+               "a closed clinic")
+    assert (warning in result.output.splitlines()) is warned, result.output
+
+
+def test_check_warns_when_no_holiday_is_listed(tmp_path):
+    shutil.copytree(DEFAULT_MENUS_DIR, tmp_path / "menus")
+    clinic = tmp_path / "menus" / "clinic.yaml"
+    text = clinic.read_text(encoding="utf-8")
+    start, end = text.index("  closed_on:\n"), text.index("  # Said when a caller presses 0")
+    clinic.write_text(text[:start] + text[end:], encoding="utf-8")
+    result = run(check, "--menus", tmp_path / "menus")
+    assert "clinic_hours: warning: no day in the next 12 months: add the clinic's coming holidays" in result.output
+    assert result.exit_code == 0
 
 
 def test_check_a_folder_without_scripts(tmp_path):

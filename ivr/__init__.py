@@ -1,6 +1,7 @@
 """The Dallas Pain Relief Center's Kyphoplasty information line."""
 from __future__ import annotations
 
+import logging
 import os
 
 from flask import Flask
@@ -11,6 +12,10 @@ from .script_store import ScriptStore
 INSECURE_WARNING = (
     "IVR_DEV_INSECURE=1 and no TWILIO_AUTH_TOKEN: Twilio signatures are NOT checked. "
     "Anyone can drive this line. Never run like this in production."
+)
+PREVIEW_WARNING = (
+    "The /preview page is on: anyone who can reach this server can walk the line with it (it has "
+    "no login). Turn it on only on a laptop or a staging copy."
 )
 
 
@@ -33,6 +38,10 @@ def create_app(config: dict | None = None) -> Flask:
         CLOCK=utc_now,
     )
     app.config.update(config or {})
+    # Flask shows only warnings unless told otherwise; the line's INFO lines (such as "scripts
+    # reloaded: now version X") belong in the server's log too. The ivr.* loggers inherit this.
+    if not app.debug:
+        app.logger.setLevel(logging.INFO)
 
     if not app.config["TWILIO_AUTH_TOKEN"]:
         if not app.config["IVR_DEV_INSECURE"]:
@@ -52,8 +61,10 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(audio.bp)
     app.register_blueprint(calllog.bp)
     app.register_blueprint(ops.bp)
-    if app.config["IVR_PREVIEW"] or app.config["IVR_DEV_INSECURE"]:
+    # Dev mode with a real token set is a staging copy: the preview stays off unless asked for.
+    if app.config["IVR_PREVIEW"] or not app.config["TWILIO_AUTH_TOKEN"]:
         from . import preview
 
+        app.logger.warning(PREVIEW_WARNING)
         app.register_blueprint(preview.bp)
     return app

@@ -69,7 +69,9 @@ def healthz():
     except Exception:
         current_app.logger.exception("health check failed: the scripts cannot be read")
         return jsonify(status="scripts unreadable"), 503
-    return jsonify(status="ok", prompts=len(prompts), languages=list(LANGUAGES))
+    # The version new calls hear, as the reload log line names it: on-call can see an edit went live.
+    return jsonify(status="ok", prompts=len(prompts), languages=list(LANGUAGES),
+                   script_version=g.ivr_script_version)
 
 
 @bp.before_request

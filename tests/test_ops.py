@@ -1,10 +1,13 @@
 """Running in production: health check, Twilio's fallback URL, one private log line per webhook."""
 import json
 import logging
+import re
+import shutil
 
 import pytest
 
 from conftest import CALL_SID, CALLER, CLINIC_NUMBER, signed_post
+from ivr.menus import DEFAULT_MENUS_DIR
 from ivr.ops import webhook_log
 
 
@@ -28,8 +31,32 @@ def log_lines():
 def test_health_check_is_unsigned_and_says_the_scripts_are_loaded(client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json == {"status": "ok", "prompts": response.json["prompts"], "languages": ["en", "es"]}
+    assert response.json == {"status": "ok", "prompts": response.json["prompts"], "languages": ["en", "es"],
+                             "script_version": response.json["script_version"]}
     assert response.json["prompts"] > 10
+
+
+def test_health_check_names_the_script_version_new_calls_hear(config, tmp_path, monkeypatch, caplog):
+    from ivr import create_app, script_store
+
+    monkeypatch.setattr(script_store, "RECHECK_SECONDS", 0)
+    menus = tmp_path / "menus"
+    shutil.copytree(DEFAULT_MENUS_DIR, menus)
+    config["MENUS_DIR"] = menus
+    client = create_app(config).test_client()
+    before = client.get("/healthz").json["script_version"]
+    summaries = menus / "summaries.yaml"
+    summaries.write_text(summaries.read_text(encoding="utf-8").replace("Here is what", "This is what"),
+                         encoding="utf-8")
+    after = client.get("/healthz").json["script_version"]
+    assert re.fullmatch("[0-9a-f]{8}", before) and after != before
+    # The reload's INFO line reaches the log as it is set up, naming the same version.
+    assert f"reloaded: now version {after}" in caplog.text
+
+
+def test_the_lines_info_messages_are_logged(app):
+    assert app.logger.isEnabledFor(logging.INFO)
+    assert logging.getLogger("ivr.calllog").isEnabledFor(logging.INFO)
 
 
 def test_health_check_reveals_no_configuration(app, client):

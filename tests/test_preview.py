@@ -23,9 +23,21 @@ def test_preview_does_not_exist_in_production(config):
     assert client.post("/preview/step", json={}).status_code == 404
 
 
-def test_preview_is_on_in_dev_mode(config):
+def test_preview_is_on_in_dev_mode_without_a_token_and_says_so(config, caplog):
     config.update(IVR_PREVIEW=False, IVR_DEV_INSECURE=True, TWILIO_AUTH_TOKEN="")
     assert create_app(config).test_client().get("/preview").status_code == 200
+    assert "The /preview page is on" in caplog.text
+
+
+def test_preview_stays_off_in_dev_mode_with_a_real_token(config, caplog):
+    config.update(IVR_PREVIEW=False, IVR_DEV_INSECURE=True)
+    assert create_app(config).test_client().get("/preview").status_code == 404
+    assert "/preview" not in caplog.text
+
+
+def test_turning_the_preview_on_logs_a_warning(config, caplog):
+    assert create_app(config).test_client().get("/preview").status_code == 200
+    assert [r.levelname for r in caplog.records if "The /preview page is on" in r.getMessage()] == ["WARNING"]
 
 
 def test_preview_page_has_a_keypad(client):

@@ -7,7 +7,13 @@ bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 # Sync workers measured faster than threads, whose p99 was 3x worse as they queued on the
 # call log's database lock; the extra workers cover those waits. Behind a TLS proxy (which
 # buffers slow clients), sync workers are what gunicorn recommends.
-workers = 2 * (os.cpu_count() or 1) + 1
+# In a container os.cpu_count() is the host's CPUs, not this process's share: count the CPUs
+# it may run on, and let WEB_CONCURRENCY (gunicorn's own convention) override the formula.
+if os.environ.get("WEB_CONCURRENCY"):
+    workers = int(os.environ["WEB_CONCURRENCY"])
+else:
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    workers = 2 * cpus + 1
 worker_class = "sync"
 # Twilio gives up on a webhook after 15 s and plays its own error: a worker stuck for 10 s
 # is restarted first, so the caller's next step finds a live one.

@@ -1,8 +1,11 @@
 """Running in production: health check, Twilio's fallback URL, one private log line per webhook."""
 import json
 import logging
+import os
 import re
+import runpy
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -158,3 +161,19 @@ def test_a_failure_on_the_clinic_path_after_the_fallback_hangs_up_instead_of_loo
 def test_health_check_and_audio_are_not_logged_as_webhooks(client, log_lines):
     client.get("/healthz")
     assert log_lines == []
+
+
+def gunicorn_workers() -> int:
+    return runpy.run_path(str(Path(__file__).parent.parent / "gunicorn.conf.py"))["workers"]
+
+
+def test_gunicorn_counts_the_cpus_this_process_may_use_not_the_hosts(monkeypatch):
+    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)  # a big host; the container gets one CPU
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    assert gunicorn_workers() == 3
+
+
+def test_gunicorn_workers_from_web_concurrency(monkeypatch):
+    monkeypatch.setenv("WEB_CONCURRENCY", "4")
+    assert gunicorn_workers() == 4

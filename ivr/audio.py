@@ -25,7 +25,7 @@ from flask import Blueprint, abort, current_app, send_file, url_for
 from mutagen import MutagenError
 from mutagen.mp3 import MP3
 
-from .menus import LANGUAGES, Script
+from .menus import LANGUAGE_NAMES, LANGUAGES, Script
 
 bp = Blueprint("audio", __name__, cli_group=None)
 
@@ -35,7 +35,6 @@ bp = Blueprint("audio", __name__, cli_group=None)
 # gTTS records one by one, already give them time.
 GTTS_VOICES = {"en": ("en", "us"), "es": ("es", "com.mx")}
 ENGINE = f"gTTS {gtts.__version__}"
-LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
 MANIFEST = "manifest.json"
 FILE_NAME = re.compile(r"[0-9a-f]{32}\.mp3")
 # Google answers 429 when asked too often and 5xx when busy: wait longer each time.

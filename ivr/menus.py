@@ -24,6 +24,8 @@ MAX_OPTIONS = 5
 CLINIC, VOICEMAIL, AGAIN = "clinic", "voicemail", "again"
 LANGUAGE_MENU = "language"
 BACK_KEY, CLINIC_KEY = "*", "0"
+# The phone's keys, in the order a menu offers them: 1 to 9, then 0, * and #.
+KEYPAD = "1234567890*#"
 DEFAULT_MENUS_DIR = Path(__file__).parent / "menus"
 LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
 
@@ -537,7 +539,6 @@ _KEY_NAMES = {
            "cinco": "5", "seis": "6", "siete": "7", "ocho": "8", "nueve": "9"},
 }
 _BETWEEN_PRESS_AND_KEY = {"the", "key", "la", "tecla", "el", "de"}
-_KEYS = set("0123456789*#")
 
 
 def mentioned_keys(text: str, lang: str) -> set[str]:
@@ -550,14 +551,14 @@ def mentioned_keys(text: str, lang: str) -> set[str]:
             continue
         following = [w for w in words[i + 1:i + 5] if w not in _BETWEEN_PRESS_AND_KEY]
         key = _KEY_NAMES[lang].get(following[0], following[0]) if following else None
-        if key in _KEYS:  # not "911", which is dialled, not pressed in a menu
+        if key in set(KEYPAD):  # not "911", which is dialled, not pressed in a menu
             keys.add(key)
     return keys
 
 
 def _spoken(keys) -> str:
     """Keys in keypad-menu order: 1 to 9, then 0, * and #."""
-    return ", ".join(sorted(keys, key="1234567890*#".index)) or "no key"
+    return ", ".join(sorted(keys, key=KEYPAD.index)) or "no key"
 
 
 def _check_mentioned_keys(report: _Report, script: Script) -> None:

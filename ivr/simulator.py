@@ -24,7 +24,7 @@ from twilio.request_validator import RequestValidator
 from werkzeug.exceptions import HTTPException
 
 from . import flow
-from .menus import LANGUAGE_MENU
+from .menus import KEYPAD, LANGUAGE_MENU
 
 # Twilio goes to the clinic's action with one of these (DialCallStatus); "answered" is the
 # clinic picking up, which Twilio reports as "completed" when that call ends.
@@ -33,7 +33,6 @@ RECORD_OUTCOMES = ("message", "nothing")
 SIMULATED_MESSAGE_SECONDS = 12
 # A line that redirects this often without waiting for the caller is stuck in a loop.
 MAX_REDIRECTS = 10
-KEYPAD_ORDER = "1234567890*#"
 # In the environ, not a header: no request from outside can set it (headers arrive as HTTP_*).
 SIMULATED_CALL = "ivr.simulated_call"
 
@@ -179,7 +178,7 @@ class PhoneLine:
             keys = set(script.language_menu) | {"0"}
         else:
             keys = set(script.menu(flow.menu_id(script, at)).options) | {"0", "*"}
-        return sorted(keys, key=KEYPAD_ORDER.index)
+        return sorted(keys, key=KEYPAD.index)
 
     def language_key(self, lang: str) -> str:
         _, script = self.app.extensions["ivr.scripts"].get(None)

@@ -20,11 +20,10 @@ import click
 from . import create_app
 from .diagram import mermaid, replace_block
 from .hours import is_open
-from .menus import DEFAULT_MENUS_DIR, LANGUAGES, Problem, ScriptError, check_scripts, load_script
+from .menus import DEFAULT_MENUS_DIR, KEYPAD, LANGUAGES, Problem, ScriptError, check_scripts, load_script
 from .simulator import DIAL_OUTCOMES, RECORD_OUTCOMES, PhoneLine, SimulationError, Turn
 
 SIMULATOR_URL = "https://simulator.invalid"
-KEYS = "0123456789*#"
 
 menus_option = click.option(
     "--menus", "menus_dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_MENUS_DIR,
@@ -122,10 +121,10 @@ def answer_for(wait: dict, typed: str) -> dict:
         words = typed.removeprefix("speech:").strip()
         click.echo(f'Caller says "{words}".')
         return {"say": words}
-    if len(typed) == 1 and typed in KEYS:
+    if len(typed) == 1 and typed in KEYPAD:
         click.echo(f"Caller presses {typed}.")
         return {"press": typed}
-    raise ValueError(f"'{typed}' is not one key; type one of {' '.join(KEYS)}, "
+    raise ValueError(f"'{typed}' is not one key; type one of {' '.join(KEYPAD)}, "
                      "an empty line for silence, or speech: words")
 
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .menus import AGAIN, BACK_KEY, CLINIC, CLINIC_KEY, LANGUAGE_MENU, LANGUAGES, VOICEMAIL, Script, normalise
+from .menus import (AGAIN, BACK_KEY, CLINIC, CLINIC_KEY, KEYPAD, LANGUAGE_MENU, LANGUAGES, VOICEMAIL, Script,
+                    normalise)
 
 # A caller gets three chances at a menu (silence or a wrong key), then a polite goodbye.
 MAX_TRIES = 3
 # Speech results can be arbitrarily long; nothing useful is past this.
 MAX_SPEECH_CHARS = 200
-VALID_KEYS = set("0123456789*#")
+VALID_KEYS = set(KEYPAD)
 # Menus a caller can reach before choosing a language (0 at the language menu): they are
 # said in every language, one after the other.
 SPOKEN_IN_EVERY_LANGUAGE = {LANGUAGE_MENU, "clinic_unavailable", "clinic_closed"}

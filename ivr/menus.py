@@ -29,8 +29,9 @@ KEYPAD = "1234567890*#"
 DEFAULT_MENUS_DIR = Path(__file__).parent / "menus"
 LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
 
-# check warns when closed_on lists no day this far ahead: next year's holidays are missing.
-HOLIDAYS_AHEAD = timedelta(days=365)
+# check warns when closed_on lists no day further ahead than this: staff then have two months
+# to add next year's holidays before the list runs out.
+HOLIDAYS_NOTICE = timedelta(days=60)
 
 # Spoken-length budgets, in seconds: a caller listens once and must remember the choices.
 MENU_BUDGET, SUMMARY_BUDGET = 15, 90
@@ -619,10 +620,10 @@ def _check_holidays_ahead(report: _Report, script: Script) -> None:
     """Holidays are listed year by year: say so before the list runs out, not after."""
     hours = script.clinic_hours
     today = utc_now().astimezone(hours.zone).date()
-    if not any(today <= day <= today + HOLIDAYS_AHEAD for day in hours.closed_on):
-        last = f" (the last is {max(hours.closed_on)})" if hours.closed_on else ""
-        report(("clinic_hours", "closed_on"), f"no day in the next 12 months{last}: add the clinic's "
-               "coming holidays, or on those days 0 will transfer callers to a closed clinic", warning=True)
+    if not any(day > today + HOLIDAYS_NOTICE for day in hours.closed_on):
+        last = f"ends on {max(hours.closed_on)}" if hours.closed_on else "is empty"
+        report(("clinic_hours", "closed_on"), f"the list of closed days {last}: add the clinic's next "
+               "holidays, or on those days 0 will transfer callers to a closed clinic", warning=True)
 
 
 def _check_ambiguous_hints(report: _Report, script: Script) -> None:

@@ -102,16 +102,16 @@ def test_check_warnings_do_not_fail():
 
 @pytest.mark.parametrize("today,warned", [
     (datetime(2026, 11, 2, 16, tzinfo=UTC), False),
-    (datetime(2027, 12, 31, 23, tzinfo=UTC), False),  # 5 p.m. in Dallas: today is still a holiday
-    (datetime(2028, 1, 1, 7, tzinfo=UTC), True),  # 1 a.m. in Dallas: the list has run out
+    (datetime(2027, 10, 31, 16, tzinfo=UTC), False),  # the last day is 61 days away
+    (datetime(2027, 11, 1, 16, tzinfo=UTC), True),  # 60 days: time to add next year's
+    (datetime(2028, 1, 1, 7, tzinfo=UTC), True),  # the list has run out
 ])
 def test_check_warns_when_the_holidays_run_out(monkeypatch, today, warned):
     monkeypatch.setattr(menus, "utc_now", lambda: today)
     result = run(check)
     assert result.exit_code == 0, result.output
-    warning = ("ivr/menus/clinic.yaml:27: clinic_hours: warning: no day in the next 12 months (the last is "
-               "2027-12-31): add the clinic's coming holidays, or on those days 0 will transfer callers to "
-               "a closed clinic")
+    warning = ("ivr/menus/clinic.yaml:27: clinic_hours: warning: the list of closed days ends on 2027-12-31: "
+               "add the clinic's next holidays, or on those days 0 will transfer callers to a closed clinic")
     assert (warning in result.output.splitlines()) is warned, result.output
 
 
@@ -122,7 +122,7 @@ def test_check_warns_when_no_holiday_is_listed(tmp_path):
     start, end = text.index("  closed_on:\n"), text.index("  # Said when a caller presses 0")
     clinic.write_text(text[:start] + text[end:], encoding="utf-8")
     result = run(check, "--menus", tmp_path / "menus")
-    assert "clinic_hours: warning: no day in the next 12 months: add the clinic's coming holidays" in result.output
+    assert "clinic_hours: warning: the list of closed days is empty: add the clinic's next holidays" in result.output
     assert result.exit_code == 0
 
 

@@ -25,3 +25,11 @@ preload_app = True
 # The app writes one JSON line per webhook (ivr/ops.py); an access log would repeat it.
 accesslog = None
 errorlog = "-"
+
+
+def worker_exit(server, worker):
+    # The call log queues each step's row for a background thread (ivr/calllog.py): a worker
+    # that stops writes what it still holds.
+    from ivr import calllog
+
+    calllog.flush()

@@ -10,11 +10,15 @@ import io
 import json
 import logging
 import os
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import responses
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, inspect
 
 from conftest import CALLER, CHICAGO, OPEN_HOURS, PUBLIC_BASE_URL, Call, Heard, sign, signed_post
 from ivr import calllog, create_app
@@ -338,6 +342,57 @@ def test_purge_needs_a_number_of_days(app):
     assert result.exit_code == 2 and 'write a number of days, like "90d"' in result.output
 
 
+# -- writing in the background -----------------------------------------------------------------
+
+
+def stored_events(config):
+    """What the database holds, read past the process's queue (rows() would write it first)."""
+    engine = create_engine(calllog.with_driver(config["DATABASE_URL"]))
+    try:
+        if not inspect(engine).has_table("call_steps"):
+            return []
+        with engine.connect() as connection:
+            return [row.event for row in connection.execute(calllog.call_steps.select().order_by("id"))]
+    finally:
+        engine.dispose()
+
+
+def test_the_writer_thread_stores_steps_without_being_asked(app, call, config):
+    call.answer()
+    call.press("1")
+    deadline = time.monotonic() + 20 * calllog.FLUSH_SECONDS
+    while stored_events(config) != ["menu", "menu"] and time.monotonic() < deadline:
+        time.sleep(calllog.FLUSH_SECONDS / 4)
+    assert stored_events(config) == ["menu", "menu"]
+
+
+def test_a_step_writes_its_own_row_when_the_queue_is_full(app, call, config, monkeypatch):
+    monkeypatch.setattr(calllog, "MAX_QUEUED", 0)
+    call.answer()
+    assert stored_events(config) == ["menu"]
+
+
+def test_queued_steps_are_written_when_the_process_exits(config, tmp_path):
+    # A process that answers a call and exits at once, long before its writer would write.
+    config["CLOCK"] = None
+    program = f"""
+import sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from conftest import Call
+from ivr import calllog, create_app
+calllog.FLUSH_SECONDS = 3600
+config = {config!r}
+config["CLOCK"] = __import__("ivr.hours").hours.utc_now
+call = Call(create_app(config).test_client())
+call.answer()
+call.press("1")
+sys.exit(0)
+"""
+    subprocess.run([sys.executable, "-c", program], check=True, cwd=Path(__file__).parent.parent,
+                   capture_output=True, timeout=60)
+    assert stored_events(config) == ["menu", "menu"]
+
+
 # -- a database that fails: the caller never notices -----------------------------------------------
 
 
@@ -354,7 +409,7 @@ def whole_call(app):
 
 def sqlite_with_one_row(path):
     app = create_app({"TESTING": True, "TWILIO_AUTH_TOKEN": "t", "DATABASE_URL": f"sqlite:///{path}"})
-    app.extensions["ivr.calllog"].write({"call_sid": "CA-old", "time_utc": datetime(2026, 1, 1), "event": "menu"})
+    app.extensions["ivr.calllog"].store([{"call_sid": "CA-old", "time_utc": datetime(2026, 1, 1), "event": "menu"}])
     return path
 
 
@@ -391,6 +446,7 @@ def test_call_goes_on_when_the_database_fails(config, tmp_path, caplog, broken):
     try:
         app = create_app(config)
         whole_call(app)
+        calllog.flush()  # while the database is still broken
     finally:
         tmp_path.chmod(0o755)
         if broken == "locked":
@@ -441,6 +497,7 @@ def test_writes_resume_after_the_pause(config, tmp_path, monkeypatch):
     app = create_app(config)
     log = app.extensions["ivr.calllog"]
     Call(app.test_client()).answer()
+    calllog.flush()
     (tmp_path / "blocked").unlink()
     Call(app.test_client()).answer()
     assert log._skipped == 1

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import gtts
 
 from conftest import PUBLIC_BASE_URL, Call
-from ivr import create_app
+from ivr import calllog, create_app
 
 MENUS = Path(__file__).parent.parent / "ivr" / "menus"
 # Twilio gives up on a webhook after 15 s; a fault must never get near that.
@@ -97,7 +97,8 @@ def test_call_log_database_locked_does_not_hold_up_the_call(config, tmp_path, mo
     config["DATABASE_URL"] = url
     app = create_app(config)
     call = Call(app.test_client())
-    call.answer()  # the log's tables exist now
+    call.answer()
+    calllog.flush()  # the log's tables exist now
     assert database.stat().st_size, "the call log wrote nothing"
     seconds, post = [], call.post
 

@@ -7,6 +7,7 @@ also prints the line's top functions. Run with ``.venv/bin/python bench/breakdow
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import io
 import os
@@ -75,26 +76,29 @@ def main() -> None:
     write, token = calllog.CallLog.write, line.config["TWILIO_AUTH_TOKEN"]
 
     def without(part: str) -> None:
-        calllog.CallLog.write = (lambda self, row: None) if part == "the call log's database write" else write
+        calllog.CallLog.write = (lambda self, row: None) if part == "the call log's write" else write
         ops.webhook_log.disabled = part == "the JSON log line"
         line.config["TWILIO_AUTH_TOKEN"] = "" if part == "the signature check" else token
 
     variants = {"bare": (bare_app.app, None), "signed": (bare_app.signed_app, None), "line": (line, None)}
-    for part in ("the call log's database write", "the JSON log line", "the signature check"):
+    for part in ("the call log's write", "the JSON log line", "the signature check"):
         variants[f"line without {part}"] = (line, part)
     best = dict.fromkeys(variants, float("inf"))
     # Rounds of every variant in turn, best of each: other load on the machine weighs on all alike.
-    for _ in range(ROUNDS):
-        for name, (app, part) in variants.items():
-            without(part)
-            best[name] = min(best[name], seconds_per_request(app, requests))
-    without(None)
+    # The line's log lines go to stderr, here to nowhere.
+    with contextlib.redirect_stderr(SINK):
+        for _ in range(ROUNDS):
+            for name, (app, part) in variants.items():
+                without(part)
+                best[name] = min(best[name], seconds_per_request(app, requests))
+        without(None)
     print(f"microseconds per request (best of {ROUNDS} rounds of {CALLS} calls of the bench's path):")
     for name, seconds in best.items():
         print(f"  {name:<55} {seconds * 1e6:6.0f}")
     if args.cprofile:
         profile = cProfile.Profile()
-        profile.runcall(lambda: [call(line, *each) for _ in range(CALLS) for each in requests])
+        with contextlib.redirect_stderr(SINK):
+            profile.runcall(lambda: [call(line, *each) for _ in range(CALLS) for each in requests])
         pstats.Stats(profile).sort_stats("tottime").print_stats(20)
 
 

@@ -148,11 +148,12 @@ class Library:
     def __init__(self, folder: Path, logger):
         self.folder = folder
         self.logger = logger
+        self._manifest = folder / MANIFEST  # stat-ed on every webhook
         self._snapshot = _Snapshot(None, {}, {})
         self._checked: dict[str, tuple[tuple, bool]] = {}
 
     def _current(self) -> _Snapshot:
-        stamp = _stamp(self.folder / MANIFEST)
+        stamp = _stamp(self._manifest)
         if stamp != self._snapshot.stamp:
             try:
                 by_prompt = read_manifest(self.folder) if stamp else {}

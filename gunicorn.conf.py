@@ -5,8 +5,8 @@ import os
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 # Each webhook is under a millisecond of CPU (see `make bench`). Sync workers, 2 per CPU plus
 # one as gunicorn suggests: behind a TLS proxy (which buffers slow clients) they are what
-# gunicorn recommends. In `make bench` threads served more requests per second, much of it by
-# keeping connections open, which a proxy in front may not do (README, *Performance*).
+# gunicorn recommends. In `make bench` threads served about as many requests, with twice the
+# p99 (README, *Performance*).
 # In a container os.cpu_count() is the host's CPUs, not this process's share: count the CPUs
 # it may run on, and let WEB_CONCURRENCY (gunicorn's own convention) override the formula.
 if os.environ.get("WEB_CONCURRENCY"):

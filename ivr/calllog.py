@@ -51,14 +51,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
-from . import flow, report, views
+from . import flow, report, signatures, views
 from .simulator import SIMULATED_CALL
 
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("calllog", __name__, cli_group=None)
 # Twilio's status callbacks are webhooks like any other: signed, checked the same way.
-bp.before_request(views.check_signature)
+bp.before_request(signatures.check_signature)
 
 # A write waits at most this long for a busy SQLite file or an unreachable PostgreSQL.
 SQLITE_BUSY_SECONDS = 0.5

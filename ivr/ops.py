@@ -16,7 +16,7 @@ from flask import Blueprint, current_app, g, jsonify, request, url_for
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
-from . import flow, views
+from . import flow, signatures, views
 from .menus import LANGUAGES
 from .simulator import SIMULATED_CALL
 
@@ -89,7 +89,7 @@ def healthz():
 @bp.before_request
 def _check_signature():
     if request.method == "POST":
-        return views.check_signature()
+        return signatures.check_signature()
 
 
 @bp.post("/fallback")

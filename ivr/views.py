@@ -1,18 +1,17 @@
 """Twilio webhooks: turn each step of the call flow into TwiML.
 
-Every webhook is signed by Twilio (checked in ``check_signature``) and every failure
+Every webhook is signed by Twilio (checked in ``signatures.py``) and every failure
 becomes a spoken apology, never an HTTP 500.
 """
 from __future__ import annotations
 
 import re
 
-from flask import Blueprint, Response, abort, current_app, g, has_request_context, request, url_for
-from twilio.request_validator import SIGNATURE_SETTINGS_HEADER, RequestValidator, get_signature_algorithm
+from flask import Blueprint, Response, current_app, g, has_request_context, request, url_for
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
-from . import audio, flow, hours
+from . import audio, flow, hours, signatures
 from .menus import LANGUAGE_MENU, LANGUAGES, Script
 
 bp = Blueprint("ivr", __name__)
@@ -200,28 +199,7 @@ def transfer(response: VoiceResponse, lang: str | None) -> None:
 # -- webhooks --------------------------------------------------------------------
 
 
-@bp.before_request
-def check_signature():
-    token = current_app.config["TWILIO_AUTH_TOKEN"]
-    if not token:  # IVR_DEV_INSECURE=1, warned about at start-up
-        return
-    base = current_app.config["PUBLIC_BASE_URL"]
-    # Behind a proxy or TLS terminator, Twilio signed the public URL, not the one we see.
-    url = base.rstrip("/") + request.script_root + request.full_path.rstrip("?") if base else request.url
-    algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER))
-    signature = request.headers.get("X-Twilio-Signature", "")
-    if not RequestValidator(token).validate(url, _SignedParams(request.form.lists()), signature, algorithm):
-        # The URL is the usual culprit: PUBLIC_BASE_URL must be the address set in Twilio.
-        current_app.logger.warning("rejected unsigned or wrongly signed request: signature checked against %s", url)
-        abort(403)
-
-
-class _SignedParams(dict):
-    """The form as RequestValidator reads it fastest: it asks ``getall`` first, and a
-    werkzeug MultiDict has none, which cost one exception per parameter (see make bench)."""
-
-    def getall(self, name: str) -> list[str]:
-        return self[name]
+bp.before_request(signatures.check_signature)
 
 
 def _lang() -> str | None:

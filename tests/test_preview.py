@@ -6,7 +6,7 @@ import threading
 import pytest
 from werkzeug.serving import make_server
 
-from conftest import AUTH_TOKEN, CLINIC_NUMBER
+from conftest import CLINIC_NUMBER
 from ivr import create_app, views
 
 

@@ -100,10 +100,11 @@ def retry(script: Script, at: str | None, lang: str | None, tries: int, lead: st
 def choose(script: Script, at: str | None, lang: str | None, tries: int,
            digits: str | None, speech: str | None) -> Step:
     """The caller pressed ``digits`` or said ``speech`` at menu ``at``."""
-    if position(script, at, lang) != (at, lang):
+    where = position(script, at, lang)
+    if where != (at, lang):
         # A menu this script does not have (it was edited) or a lost language: a key meant
         # for that menu means nothing in another one, so ask again.
-        return Ask(*position(script, at, lang))
+        return Ask(*where)
     digits = (digits or "").strip()
     speech = (speech or "")[:MAX_SPEECH_CHARS]
     if not digits and not normalise(speech):

@@ -44,7 +44,7 @@ def keep_script_version(endpoint, values):
         values.setdefault("v", g.ivr_script_version)
 
 
-def twiml(response: VoiceResponse) -> Response:
+def twiml(response: VoiceResponse | str) -> Response:
     return Response(str(response), mimetype="text/xml")
 
 
@@ -53,7 +53,8 @@ def now():
 
 
 # Steps whose TwiML depends only on the scripts and the recordings, not on the caller, the
-# time or the clinic's line; the closed-clinic menu says when the clinic opens next.
+# time or the clinic's line; the closed-clinic menu says when the clinic opens next, and a
+# goodbye becomes a transfer while the clinic is open.
 SAME_FOR_EVERY_CALLER = (flow.Ask, flow.Summary)
 BUILT_PER_CALL = {"clinic_closed"}
 # Far more than the scripts' menus x languages x tries x leads of a few script versions.
@@ -62,9 +63,8 @@ _PLAYED = re.compile(rf"<Play>[^<]*?({audio.FILE_NAME.pattern})</Play>")
 
 
 def answer(step: flow.Step) -> Response:
-    """The TwiML for ``step``. Building it costs more than the rest of a webhook, so menus,
-    summaries and goodbyes are built once per version of the scripts and audio build and
-    reused (see ``make bench``), as long as every recording they play is still there and
+    """The TwiML for ``step``. Building it costs more than the rest of a webhook, so menus and
+    summaries are built once per version of the scripts and audio build and reused (see ``make bench``), as long as every recording they play is still there and
     intact: a recording can vanish or be damaged without the manifest changing."""
     if not isinstance(step, SAME_FOR_EVERY_CALLER) or getattr(step, "at", None) in BUILT_PER_CALL:
         return twiml(render(step))
@@ -79,7 +79,7 @@ def answer(step: flow.Step) -> Response:
         if len(rendered) >= MAX_RENDERED:  # old versions' answers
             rendered.clear()
         rendered[key] = xml, _PLAYED.findall(xml)
-    return Response(xml, mimetype="text/xml")
+    return twiml(xml)
 
 
 # -- what the caller hears -----------------------------------------------------

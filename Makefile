@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
 
-.PHONY: run test install clean audio test-postgres browser check simulate diagram bench
+.PHONY: run test install clean audio test-postgres browser check simulate diagram bench fuzz
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ audio: install
 
 test: install browser
 	$(BIN)/python -m pytest
+
+# A long random search for inputs that break a webhook (make test runs a fixed set). Not for CI:
+# each run draws new data. A failure prints the example to add to tests/test_fuzz.py.
+fuzz: install
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest tests/test_fuzz.py -x
 
 # The call log's tests against a real PostgreSQL: Debian's postgresql package (installed if
 # missing, as root) runs a throwaway cluster in a temporary folder.

@@ -22,6 +22,10 @@ PREVIEW_WARNING = (
 def create_app(config: dict | None = None) -> Flask:
     """Build the app from environment variables, overridden by ``config`` (tests)."""
     app = Flask(__name__, instance_relative_config=True)
+    # A doubled slash is never a URL this line gave Twilio: a clean 404, not a 308 redirect
+    # that Twilio would have to follow (Werkzeug merges slashes by default). Set before any
+    # blueprint adds its rules, which take the map's setting when they are bound.
+    app.url_map.merge_slashes = False
     app.config.from_mapping(
         TWILIO_AUTH_TOKEN=os.environ.get("TWILIO_AUTH_TOKEN", ""),
         CLINIC_PHONE_NUMBER=os.environ.get("CLINIC_PHONE_NUMBER", ""),

@@ -1,6 +1,7 @@
 """Fixtures: the app, and a phone call driven with requests signed exactly as Twilio signs them."""
 from __future__ import annotations
 
+import os
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -8,9 +9,17 @@ from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import HealthCheck, settings
 from twilio.request_validator import RequestValidator
 
 from ivr import create_app
+
+# make test (and CI): the same examples on every run, nothing saved between runs, so a red run
+# is a regression, not bad luck. make fuzz: a long random search, run by hand.
+settings.register_profile("ci", derandomize=True, database=None, max_examples=30, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("fuzz", max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 AUTH_TOKEN = "test-auth-token"
 PUBLIC_BASE_URL = "https://ivr.example.org"

@@ -1,7 +1,7 @@
 """Faults after start-up: the caller still gets a polite, working path."""
 import shutil
 import sqlite3
-import time
+import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -11,8 +11,6 @@ from conftest import PUBLIC_BASE_URL, Call
 from ivr import calllog, create_app
 
 MENUS = Path(__file__).parent.parent / "ivr" / "menus"
-# Twilio gives up on a webhook after 15 s; a fault must never get near that.
-TWILIO_TIMEOUT = 15
 
 
 def walk(call: Call, lang_key: str = "2") -> list:
@@ -100,16 +98,15 @@ def test_call_log_database_locked_does_not_hold_up_the_call(config, tmp_path, mo
     call.answer()
     calllog.flush()  # the log's tables exist now
     assert database.stat().st_size, "the call log wrote nothing"
-    seconds, post = [], call.post
+    # A webhook that touched the locked database would wait for it: record who writes, and
+    # where, instead of timing the webhooks (CI's clock is no measure).
+    writers, store = [], calllog.CallLog.store
 
-    def timed(path, params=None):
-        started = time.monotonic()
-        try:
-            return post(path, params)
-        finally:
-            seconds.append(time.monotonic() - started)
+    def store_and_record(self, rows):
+        writers.append(threading.current_thread())
+        store(self, rows)
 
-    monkeypatch.setattr(call, "post", timed)
+    monkeypatch.setattr(calllog.CallLog, "store", store_and_record)
     lock = sqlite3.connect(database, isolation_level=None)
     lock.execute("BEGIN EXCLUSIVE")
     try:
@@ -117,4 +114,4 @@ def test_call_log_database_locked_does_not_hold_up_the_call(config, tmp_path, mo
     finally:
         lock.close()
     assert_polite(heard)
-    assert max(seconds) < TWILIO_TIMEOUT / 3, f"a webhook waited {max(seconds):.1f} s on the locked database"
+    assert threading.current_thread() not in writers, "a webhook waited for the locked database"

@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import AUTH_TOKEN, CLINIC_NUMBER, OPEN_HOURS, PUBLIC_BASE_URL, sign
@@ -61,7 +61,6 @@ class Failures(logging.Handler):
 
 
 @pytest.mark.parametrize("rule", WEBHOOKS, ids=lambda rule: rule.rule)
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(segments=st.fixed_dictionaries({}, optional={"at": values}),
        params=form, args=query, signing=st.sampled_from(["signed"] * 8 + ["unsigned", "wrong token", "GET"]))
 def test_any_input_at_any_webhook_gets_twiml_or_a_refusal(rule, segments, params, args, signing):
@@ -87,3 +86,21 @@ def test_any_input_at_any_webhook_gets_twiml_or_a_refusal(rule, segments, params
         assert not problems(response.data, APP, HOST)
     if signing in ("unsigned", "wrong token"):
         assert response.status_code in (403, 404)
+
+
+@pytest.mark.parametrize("path", ["/ivr/menu//0", "/ivr/silence//0", "//voice", "/ivr//choose/topics"])
+def test_a_doubled_slash_is_a_clean_404_not_a_redirect(path):
+    params = {"CallSid": "CA1"}
+    response = APP.test_client().post(path, data=params,
+                                      headers={"X-Twilio-Signature": sign(PUBLIC_BASE_URL + path, params)})
+    assert response.status_code == 404
+    assert "Location" not in response.headers
+
+
+@pytest.mark.parametrize("at", ["/0", "//", "a/b"])
+def test_an_at_with_a_slash_builds_a_path_that_gets_a_404(at):
+    path = APP.url_map.bind(HOST).build("ivr.menu", {"at": at}, method="POST")
+    params = {"CallSid": "CA1"}
+    response = APP.test_client().post(path, data=params,
+                                      headers={"X-Twilio-Signature": sign(PUBLIC_BASE_URL + path, params)})
+    assert response.status_code == 404, path

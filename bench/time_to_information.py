@@ -7,7 +7,7 @@ the caller hear before the summary starts, per language and topic, two ways:
   (a Gather stops speaking at the first key);
 - whole menu: the caller waits for every menu to finish before pressing.
 
-Spoken text is timed at ivr.menus.WORDS_PER_SECOND, the calm pace the scripts are written for
+Spoken text is timed at ivr.checks.WORDS_PER_SECOND, the calm pace the scripts are written for
 (the figure `check` and tests/test_scripts.py use; it includes the pauses between sentences). A number is
 said digit by digit ("911" is three words). Recorded prompts (<Play>) are timed by the lengths
 in the audio build's manifest (``AUDIO_DIR/manifest.json``); with recordings the whole menu
@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ivr import audio, create_app  # noqa: E402
-from ivr.menus import LANGUAGES, WORDS_PER_SECOND  # noqa: E402
+from ivr.checks import WORDS_PER_SECOND  # noqa: E402
+from ivr.script import LANGUAGES  # noqa: E402
 
 TARGET_SECONDS = 20
 TOPICS_MENU = "topics"

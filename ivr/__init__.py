@@ -6,7 +6,8 @@ import os
 
 from flask import Flask
 
-from .menus import DEFAULT_MENUS_DIR, utc_now
+from .checks import utc_now
+from .menus import DEFAULT_MENUS_DIR
 from .script_store import ScriptStore
 
 INSECURE_WARNING = (

@@ -25,7 +25,7 @@ from flask import Blueprint, abort, current_app, send_file, url_for
 from mutagen import MutagenError
 from mutagen.mp3 import MP3
 
-from .menus import LANGUAGE_NAMES, LANGUAGES, Script
+from .script import LANGUAGE_NAMES, LANGUAGES, Script
 
 bp = Blueprint("audio", __name__, cli_group=None)
 

@@ -5,7 +5,7 @@ menus use the same keys.
 """
 from __future__ import annotations
 
-from .menus import AGAIN, BACK_KEY, CLINIC, CLINIC_KEY, LANGUAGE_MENU, VOICEMAIL, Menus, Script
+from .script import AGAIN, BACK_KEY, CLINIC, CLINIC_KEY, LANGUAGE_MENU, VOICEMAIL, Menus, Script
 
 START_MARK, END_MARK = "<!-- menu diagram: start -->", "<!-- menu diagram: end -->"
 MENU_TITLES = {"topics": "Topic menu", "after_summary": "After each summary",

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .menus import (AGAIN, BACK_KEY, CLINIC, CLINIC_KEY, KEYPAD, LANGUAGE_MENU, LANGUAGES, VOICEMAIL, Script,
-                    normalise)
+from .script import (AGAIN, BACK_KEY, CLINIC, CLINIC_KEY, KEYPAD, LANGUAGE_MENU, LANGUAGES, VOICEMAIL, Script,
+                     normalise)
 
 # A caller gets three chances at a menu (silence or a wrong key), then a polite goodbye.
 MAX_TRIES = 3

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 
-from .menus import ClinicHours
+from .script import ClinicHours
 
 # Beyond this many days away, the next opening is said with its date, not just the day's name.
 DAYS_NAMED_WITHOUT_DATE = 6

@@ -17,7 +17,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
 from . import flow, signatures, views
-from .menus import LANGUAGES
+from .script import LANGUAGES
 from .simulator import SIMULATED_CALL
 
 bp = Blueprint("ops", __name__)

@@ -12,11 +12,11 @@ from collections import Counter
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from . import menus
+from . import script
 from .views import CONNECTED_DIAL_STATUSES
 
 # The report's language columns: each language, and calls that hung up before choosing one.
-LANGUAGE_NAMES = {**menus.LANGUAGE_NAMES, "none": "no choice"}
+LANGUAGE_NAMES = {**script.LANGUAGE_NAMES, "none": "no choice"}
 # Twilio's callbacks arrive after the caller's last step; they are not steps themselves.
 CALLBACK_EVENTS = {"status", "message"}
 

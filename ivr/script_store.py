@@ -27,7 +27,9 @@ import time
 from collections import OrderedDict
 from pathlib import Path
 
-from .menus import Script, ScriptError, load_script
+from .menus import load_script
+from .script import Script
+from .script_yaml import ScriptError
 
 RECHECK_SECONDS = 1.0
 KEEP_VERSIONS = 8

@@ -24,7 +24,7 @@ from twilio.request_validator import RequestValidator
 from werkzeug.exceptions import HTTPException
 
 from . import flow
-from .menus import KEYPAD, LANGUAGE_MENU
+from .script import KEYPAD, LANGUAGE_MENU
 
 # Twilio goes to the clinic's action with one of these (DialCallStatus); "answered" is the
 # clinic picking up, which Twilio reports as "completed" when that call ends.

@@ -20,7 +20,9 @@ import click
 from . import create_app
 from .diagram import mermaid, replace_block
 from .hours import is_open
-from .menus import DEFAULT_MENUS_DIR, KEYPAD, LANGUAGES, Problem, ScriptError, check_scripts, load_script
+from .menus import DEFAULT_MENUS_DIR, check_scripts, load_script
+from .script import KEYPAD, LANGUAGES
+from .script_yaml import Problem, ScriptError
 from .simulator import DIAL_OUTCOMES, RECORD_OUTCOMES, PhoneLine, SimulationError, Turn
 
 SIMULATOR_URL = "https://simulator.invalid"

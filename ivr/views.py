@@ -12,7 +12,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
 from . import audio, flow, hours, signatures
-from .menus import LANGUAGE_MENU, LANGUAGES, Script
+from .script import LANGUAGE_MENU, LANGUAGES, Script
 
 bp = Blueprint("ivr", __name__)
 

@@ -16,7 +16,7 @@ from gtts import gTTS
 
 from conftest import PUBLIC_BASE_URL, Call
 from ivr import audio, create_app
-from ivr.menus import LANGUAGES
+from ivr.script import LANGUAGES
 
 GOOGLE = {"en": "https://translate.google.us/_/TranslateWebserverUi/data/batchexecute",
           "es": "https://translate.google.com.mx/_/TranslateWebserverUi/data/batchexecute"}

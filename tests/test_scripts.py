@@ -7,7 +7,10 @@ import pytest
 import yaml
 
 from ivr import create_app
-from ivr.menus import MAX_OPTIONS, ScriptError, load_script, spoken_seconds
+from ivr.checks import spoken_seconds
+from ivr.menus import load_script
+from ivr.script import MAX_OPTIONS
+from ivr.script_yaml import ScriptError
 
 MENUS = Path(__file__).parent.parent / "ivr" / "menus"
 KEY_FACTS = yaml.safe_load((Path(__file__).parent / "key_facts.yaml").read_text(encoding="utf-8"))

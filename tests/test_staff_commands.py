@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from twilio.request_validator import RequestValidator
 
-from ivr import create_app, menus
+from ivr import checks, create_app
 from ivr.diagram import END_MARK, START_MARK, mermaid
 from ivr.menus import DEFAULT_MENUS_DIR, load_script
 from ivr.calllog import call_log
@@ -30,7 +30,7 @@ def at_the_project_root(monkeypatch):
     # Paths are printed as staff type them: relative to the folder they are in.
     monkeypatch.chdir(ROOT)
     # check's holiday warning depends on the date: the fixtures list holidays for 2026 and 2027.
-    monkeypatch.setattr(menus, "utc_now", lambda: datetime(2026, 11, 2, 16, tzinfo=UTC))
+    monkeypatch.setattr(checks, "utc_now", lambda: datetime(2026, 11, 2, 16, tzinfo=UTC))
     for name in ("TWILIO_AUTH_TOKEN", "IVR_DEV_INSECURE", "CLINIC_PHONE_NUMBER", "PUBLIC_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
 
@@ -107,7 +107,7 @@ def test_check_warnings_do_not_fail():
     (datetime(2028, 1, 1, 7, tzinfo=UTC), True),  # the list has run out
 ])
 def test_check_warns_when_the_holidays_run_out(monkeypatch, today, warned):
-    monkeypatch.setattr(menus, "utc_now", lambda: today)
+    monkeypatch.setattr(checks, "utc_now", lambda: today)
     result = run(check)
     assert result.exit_code == 0, result.output
     warning = ("ivr/menus/clinic.yaml:27: clinic_hours: warning: the list of closed days ends on 2027-12-31: "

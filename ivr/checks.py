@@ -1,0 +1,269 @@
+"""The staff content rules: what a schema cannot say about the scripts.
+
+Errors (an option that leads nowhere, a missing {time}) stop a load; warnings (too long,
+keys that do not match) are printed by ``flask --app app check`` and never stop the line.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import UTC, datetime, timedelta
+
+from .script import (AGAIN, BACK_KEY, CLINIC, CLINIC_KEY, KEYPAD, LANGUAGE_MENU, LANGUAGE_NAMES, LANGUAGES,
+                     MAX_OPTIONS, VOICEMAIL, Menus, Prompts, Script, Text, normalise)
+from .script_yaml import Report
+
+# check warns when closed_on lists no day further ahead than this: staff then have two months
+# to add next year's holidays before the list runs out.
+HOLIDAYS_NOTICE = timedelta(days=60)
+
+# Spoken-length budgets, in seconds: a caller listens once and must remember the choices.
+MENU_BUDGET, SUMMARY_BUDGET = 15, 90
+# Estimated speaking rate of the line's voices, in words a second, the same in both
+# languages: a neural voice reads about 150 words a minute (2.5 a second); the line slows it
+# to 90% (views.SPEAKING_RATE) and pauses after each sentence, which comes to about 2.1.
+WORDS_PER_SECOND = 2.1
+
+
+def utc_now() -> datetime:
+    """The clock of the line and of its checks (tests freeze it)."""
+    return datetime.now(UTC)
+
+
+def _check_links(report: Report, script: Script) -> None:
+    """Rules a schema cannot say: keys, targets, counts."""
+    problem = report
+    summaries = set(script.summaries)
+    for menu_id in Menus.model_fields:
+        menu = script.menu(menu_id)
+        loc = ("menus", menu_id)
+        if menu.back_to not in summaries | set(Menus.model_fields) | {LANGUAGE_MENU}:
+            problem(loc + ("back_to",), f"back_to '{menu.back_to}' is not a menu")
+        digits = sorted(k for k in menu.options if k not in (BACK_KEY, CLINIC_KEY))
+        for key in menu.options:
+            if not (key.isdigit() and len(key) == 1) and key != BACK_KEY:
+                problem(loc + ("options", key), f"option key '{key}' must be one digit or \"*\"")
+        if digits and digits != [str(n) for n in range(1, len(digits) + 1)]:
+            problem(loc + ("options",), f"options must be numbered 1, 2, 3 ... without gaps, not {', '.join(digits)}")
+        if len(menu.options) > MAX_OPTIONS:
+            problem(loc + ("options",), f"{len(menu.options)} options; callers can follow at most {MAX_OPTIONS}")
+        allowed = summaries | {"topics", CLINIC, VOICEMAIL} | ({AGAIN} if menu_id == "after_summary" else set())
+        for key, option in menu.options.items():
+            oloc = loc + ("options", key)
+            if option.goes_to not in allowed:
+                problem(oloc + ("goes_to",), f"option {key} goes to '{option.goes_to}', which does not exist "
+                        f"(choose one of: {', '.join(sorted(allowed))})")
+            if key == CLINIC_KEY and option.goes_to != CLINIC:
+                problem(oloc + ("goes_to",), "key 0 always reaches the clinic (goes_to: clinic)")
+            if key == BACK_KEY and option.goes_to != menu.back_to:
+                problem(oloc + ("goes_to",), f'key "*" always goes back (goes_to: {menu.back_to})')
+
+    languages = [o.language for o in script.language_menu.values()]
+    for key, option in script.language_menu.items():
+        if key not in option.say:
+            problem(("language_menu", key, "say"), f"the text does not say the key {key}")
+    for lang in LANGUAGES:
+        if languages.count(lang) != 1:
+            problem(("language_menu",), f"needs exactly one option for language '{lang}'")
+    for lang in LANGUAGES:
+        template = getattr(script.press, lang)
+        if "{option}" not in template or "{key}" not in template:
+            problem(("press", lang), f'"{template}" must contain {{option}} and {{key}}')
+    for prompt_id in script.prompt_ids():
+        for lang in LANGUAGES:
+            try:
+                script.text(prompt_id, lang)
+            except (KeyError, IndexError, ValueError) as exc:
+                problem(("press",), f"cannot build {prompt_id} ({lang}): {exc}")
+
+
+# The words each clinic_hours sentence may use, and the one it must use.
+_CLINIC_WORDS = {
+    ("closed",): ({"opening"}, "opening"),
+    ("opening", "today"): ({"time"}, "time"),
+    ("opening", "tomorrow"): ({"time"}, "time"),
+    ("opening", "this_week"): ({"time", "day"}, "time"),
+    ("opening", "later"): ({"time", "day", "date", "month"}, "time"),
+}
+
+
+def _check_clinic_words(report: Report, script: Script) -> None:
+    """Every {word} in a clinic_hours sentence is one the line can fill in."""
+    for path, (known, required) in _CLINIC_WORDS.items():
+        text = script.clinic_hours
+        for part in path:
+            text = getattr(text, part)
+        for lang in LANGUAGES:
+            used = set(re.findall(r"{(\w*)}", getattr(text, lang)))
+            if used - known or required not in used:
+                report(("clinic_hours", *path, lang), f"{'.'.join(path)} ({lang}) must say "
+                       f"{{{required}}} and may use only {', '.join(f'{{{w}}}' for w in sorted(known))}")
+
+
+def _check_speech_hints(report: Report, script: Script) -> None:
+    """Every option has words a caller can say instead of pressing, in both languages."""
+    for key, option in script.language_menu.items():
+        if not option.hints:
+            report(("language_menu", key, "hints"), f"option {key} has no words a caller can say (hints)")
+    for menu_id in Menus.model_fields:
+        for key, option in script.menu(menu_id).options.items():
+            for lang in LANGUAGES:
+                shared = getattr(script.speech_keys[key], lang) if key in script.speech_keys else []
+                if not getattr(option.hints, lang) and not shared:
+                    report(("menus", menu_id, "options", key, "hints"),
+                           f"option {key} has no {LANGUAGE_NAMES[lang]} words a caller can say "
+                           f"(add some under hints: {lang}:)")
+
+
+def _reached(script: Script) -> set[str]:
+    """Every menu, summary and action a caller can reach from the language menu."""
+    # The language menu leads to the topics; 0 reaches the clinic, and so the menus for
+    # when the clinic does not answer or is closed, from every menu.
+    todo, seen = ["topics", CLINIC, "clinic_unavailable", "clinic_closed"], set()
+    while todo:
+        target = todo.pop()
+        if target in seen:
+            continue
+        seen.add(target)
+        if target in script.summaries:
+            todo.append("after_summary")
+        if script.has_menu(target):
+            menu = script.menu(target)
+            todo += [option.goes_to for option in menu.options.values()] + [menu.back_to]
+    return seen
+
+
+def _check_reachable(report: Report, script: Script) -> None:
+    reached = _reached(script)
+    for topic in script.summaries:
+        if topic not in reached:
+            report(("summaries", topic), f"no menu option goes to '{topic}', so callers never hear it "
+                   f"(add an option with goes_to: {topic}, or delete this summary)")
+    for menu_id in Menus.model_fields:
+        if menu_id not in reached:
+            report(("menus", menu_id), "no caller can reach this menu")
+    if VOICEMAIL not in reached:
+        for name in ("voicemail", "voicemail_thanks", "voicemail_empty"):
+            report(("prompts", name), "never heard: no menu option goes to voicemail", warning=True)
+
+
+# -- warnings: what a caller would find too long or confusing --------------------
+
+_PRESS_WORDS = {"en": {"press"}, "es": {"oprima", "marque", "presione", "pulse"}}
+_KEY_NAMES = {
+    "en": {"star": "*", "pound": "#", "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4",
+           "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9"},
+    "es": {"asterisco": "*", "gato": "#", "cero": "0", "uno": "1", "dos": "2", "tres": "3", "cuatro": "4",
+           "cinco": "5", "seis": "6", "siete": "7", "ocho": "8", "nueve": "9"},
+}
+_BETWEEN_PRESS_AND_KEY = {"the", "key", "la", "tecla", "el", "de"}
+
+
+def mentioned_keys(text: str, lang: str) -> set[str]:
+    """Keys a text tells the caller to press, e.g. "press 3" or "oprima la tecla asterisco"."""
+    plain = unicodedata.normalize("NFKD", text.casefold())
+    words = re.sub(r"[^\w*#]+", " ", "".join(c for c in plain if not unicodedata.combining(c))).split()
+    keys = set()
+    for i, word in enumerate(words):
+        if word not in _PRESS_WORDS[lang]:
+            continue
+        following = [w for w in words[i + 1:i + 5] if w not in _BETWEEN_PRESS_AND_KEY]
+        key = _KEY_NAMES[lang].get(following[0], following[0]) if following else None
+        if key in set(KEYPAD):  # not "911", which is dialled, not pressed in a menu
+            keys.add(key)
+    return keys
+
+
+def _spoken(keys) -> str:
+    """Keys in keypad-menu order: 1 to 9, then 0, * and #."""
+    return ", ".join(sorted(keys, key=KEYPAD.index)) or "no key"
+
+
+def _check_mentioned_keys(report: Report, script: Script) -> None:
+    """Texts that name a key: the same key in both languages, and one that does something there."""
+
+    def check(loc: tuple, text: Text, works: set[str] | None) -> None:
+        said = {lang: mentioned_keys(getattr(text, lang), lang) for lang in LANGUAGES}
+        if said["en"] != said["es"]:
+            report(loc, f"English tells callers to press {_spoken(said['en'])} but Spanish says "
+                   f"{_spoken(said['es'])}", warning=True)
+        for lang in LANGUAGES:
+            for key in sorted(said[lang] - (works if works is not None else said[lang])):
+                report(loc + (lang,), f"the {LANGUAGE_NAMES[lang]} text says to press {key}, but {key} does "
+                       f"nothing here (keys: {_spoken(works)})", warning=True)
+
+    for name in Prompts.model_fields:
+        check(("prompts", name), getattr(script.prompts, name), None)
+    for menu_id in Menus.model_fields:
+        menu = script.menu(menu_id)
+        works = set(menu.options) | {CLINIC_KEY, BACK_KEY}
+        if menu.intro:
+            check(("menus", menu_id, "intro"), menu.intro, works)
+        for key, option in menu.options.items():
+            check(("menus", menu_id, "options", key, "say"), option.say, works)
+    # A summary plays inside the after-summary menu, so its keys are the ones that work.
+    after_summary = set(script.menu("after_summary").options) | {CLINIC_KEY, BACK_KEY}
+    for topic, text in script.summaries.items():
+        check(("summaries", topic), text, after_summary)
+    # Each language-menu line is in its own language and names its own key (0 works too).
+    for key, option in script.language_menu.items():
+        for other in sorted(mentioned_keys(option.say, option.language) - {key, CLINIC_KEY}):
+            report(("language_menu", key, "say"), f"says to press {other}, but this line's key is {key}",
+                   warning=True)
+
+
+def spoken_seconds(text: str) -> float:
+    """Estimated time to say ``text`` on the line (see WORDS_PER_SECOND)."""
+    return len(text.split()) / WORDS_PER_SECOND
+
+
+def _check_lengths(report: Report, script: Script) -> None:
+    def check(loc: tuple, prompt_id: str, budget: int, kind: str, advice: str) -> None:
+        for lang in LANGUAGES:
+            text = script.text(prompt_id, lang)
+            seconds = spoken_seconds(text)
+            if seconds > budget:
+                report(loc, f"about {seconds:.1f} s in {LANGUAGE_NAMES[lang]} ({len(text.split())} words); "
+                       f"a {kind} should take at most {budget} s: {advice}", warning=True)
+
+    check(("language_menu",), f"menu.{LANGUAGE_MENU}", MENU_BUDGET, "menu", "shorten the lines")
+    for menu_id in Menus.model_fields:
+        check(("menus", menu_id), f"menu.{menu_id}", MENU_BUDGET, "menu", "shorten the intro or the options")
+    for topic in script.summaries:
+        check(("summaries", topic), f"summary.{topic}", SUMMARY_BUDGET, "summary", "shorten the text")
+
+
+def _check_holidays_ahead(report: Report, script: Script) -> None:
+    """Holidays are listed year by year: say so before the list runs out, not after."""
+    hours = script.clinic_hours
+    today = utc_now().astimezone(hours.zone).date()
+    if not any(day > today + HOLIDAYS_NOTICE for day in hours.closed_on):
+        last = f"ends on {max(hours.closed_on)}" if hours.closed_on else "is empty"
+        report(("clinic_hours", "closed_on"), f"the list of closed days {last}: add the clinic's next "
+               "holidays, or on those days 0 will transfer callers to a closed clinic", warning=True)
+
+
+def _check_ambiguous_hints(report: Report, script: Script) -> None:
+    """A word listed for two options chooses neither (flow.key_from_speech needs one match)."""
+    for menu_id in Menus.model_fields:
+        for lang in LANGUAGES:
+            keys_of: dict[str, set[str]] = {}
+            for key, option in script.menu(menu_id).options.items():
+                shared = getattr(script.speech_keys[key], lang) if key in script.speech_keys else []
+                for word in [*getattr(option.hints, lang), *shared]:
+                    keys_of.setdefault(normalise(word), set()).add(key)
+            for word, keys in keys_of.items():
+                if len(keys) > 1:
+                    report(("menus", menu_id, "options"), f'"{word}" is a hint for options {_spoken(keys)} in '
+                           f"{LANGUAGE_NAMES[lang]}: a caller who says it gets neither", warning=True)
+
+
+def run_checks(report: Report, script: Script) -> None:
+    """Every rule, errors and warnings, on a script that passed the schema."""
+    _check_links(report, script)
+    _check_clinic_words(report, script)
+    if report.problems:  # the checks below assume every option leads somewhere
+        return
+    for check in (_check_speech_hints, _check_reachable, _check_mentioned_keys, _check_lengths,
+                  _check_ambiguous_hints, _check_holidays_ahead):
+        check(report, script)

@@ -1,0 +1,228 @@
+"""The script model: everything a caller can hear, as pydantic models, and the constants of a call.
+
+``menus.py`` reads the YAML files into these models; ``checks.py`` holds the rules a schema
+cannot say.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date, time
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+LANGUAGES = ("en", "es")
+MAX_OPTIONS = 5
+# goes_to targets that are actions rather than menus or summaries.
+CLINIC, VOICEMAIL, AGAIN = "clinic", "voicemail", "again"
+LANGUAGE_MENU = "language"
+BACK_KEY, CLINIC_KEY = "*", "0"
+# The phone's keys, in the order a menu offers them: 1 to 9, then 0, * and #.
+KEYPAD = "1234567890*#"
+LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
+
+SpokenText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Text(_Strict):
+    """One thing the line says, in both languages."""
+
+    en: SpokenText
+    es: SpokenText
+
+
+class Hints(_Strict):
+    en: list[SpokenText]
+    es: list[SpokenText]
+
+
+class Option(_Strict):
+    say: Text
+    goes_to: SpokenText
+    hints: Hints
+
+
+class Menu(_Strict):
+    back_to: SpokenText
+    intro: Text | None = None
+    options: dict[str, Option]
+
+
+class LanguageOption(_Strict):
+    language: Literal["en", "es"]
+    say: SpokenText
+    hints: list[SpokenText]
+
+
+class Prompts(_Strict):
+    greeting: Text
+    no_input: Text
+    invalid_choice: Text
+    goodbye: Text
+    transfer: Text
+    voicemail: Text
+    voicemail_thanks: Text
+    voicemail_empty: Text
+    apology: Text
+
+
+class Menus(_Strict):
+    topics: Menu
+    after_summary: Menu
+    clinic_unavailable: Menu
+    clinic_closed: Menu
+
+
+# -- clinic hours (ivr/menus/clinic.yaml) ------------------------------------------
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+CLOSED = "closed"
+_OPENING_HOURS = re.compile(r"(\d{1,2}):(\d\d) *- *(\d{1,2}):(\d\d)")
+
+
+def _opening_hours(value: object) -> tuple[time, time] | None:
+    """ "8:00 - 17:00" as (opens, closes); "closed" as None."""
+    if value == CLOSED:
+        return None
+    match = _OPENING_HOURS.fullmatch(str(value).strip())
+    if not match:
+        raise ValueError(f'write hours like "8:00 - 17:00" (24-hour clock) or "{CLOSED}", not {value!r}')
+    hour_open, minute_open, hour_close, minute_close = (int(n) for n in match.groups())
+    try:
+        opens, closes = time(hour_open, minute_open), time(hour_close, minute_close)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a time of day (24-hour clock, 0:00 to 23:59)") from None
+    if opens >= closes:
+        raise ValueError(f"{value!r}: the clinic must open before it closes")
+    return opens, closes
+
+
+OpeningHours = Annotated[tuple[time, time] | None, BeforeValidator(_opening_hours)]
+
+
+class Week(_Strict):
+    monday: OpeningHours
+    tuesday: OpeningHours
+    wednesday: OpeningHours
+    thursday: OpeningHours
+    friday: OpeningHours
+    saturday: OpeningHours
+    sunday: OpeningHours
+
+    @model_validator(mode="after")
+    def _open_some_day(self) -> "Week":
+        if not any(getattr(self, day) for day in WEEKDAYS):
+            raise ValueError("the clinic must be open at least one day a week")
+        return self
+
+
+class DayNames(_Strict):
+    en: list[SpokenText] = Field(min_length=7, max_length=7)
+    es: list[SpokenText] = Field(min_length=7, max_length=7)
+
+
+class MonthNames(_Strict):
+    en: list[SpokenText] = Field(min_length=12, max_length=12)
+    es: list[SpokenText] = Field(min_length=12, max_length=12)
+
+
+class OpeningWords(_Strict):
+    """How the next opening is said, by how far away it is."""
+
+    today: Text
+    tomorrow: Text
+    this_week: Text
+    later: Text
+
+
+class ClinicHours(_Strict):
+    """When the clinic answers the phone, and what a caller hears when it does not."""
+
+    timezone: str
+    weekly: Week
+    closed_on: dict[date, str] = Field(default_factory=dict)
+    closed: Text
+    opening: OpeningWords
+    day_names: DayNames
+    month_names: MonthNames
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (Dallas is America/Chicago)") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def hours_on(self, day: date) -> tuple[time, time] | None:
+        """Opening and closing time on ``day``, or None when the clinic is closed all day."""
+        if day in self.closed_on:
+            return None
+        return getattr(self.weekly, WEEKDAYS[day.weekday()])
+
+
+class Script(_Strict):
+    """Everything the caller can hear, validated."""
+
+    prompts: Prompts
+    press: Text
+    star: Text
+    language_menu: dict[str, LanguageOption]
+    speech_keys: dict[Literal["0", "*"], Hints]
+    menus: Menus
+    summaries: dict[str, Text] = Field(min_length=1)
+    clinic_hours: ClinicHours
+
+    # -- what a caller hears -------------------------------------------------
+    def menu(self, menu_id: str) -> Menu:
+        return getattr(self.menus, menu_id)
+
+    def has_menu(self, menu_id: str) -> bool:
+        return menu_id in Menus.model_fields
+
+    def text(self, prompt_id: str, lang: str) -> str:
+        """The words of one prompt in one language.
+
+        Prompt ids: a name from ``prompts`` ("greeting"), "menu.<id>" (intro plus every
+        option line, or "menu.language"), or "summary.<topic>".
+        """
+        kind, _, name = prompt_id.partition(".")
+        if kind == "menu" and name == LANGUAGE_MENU:
+            return " ".join(o.say for o in self.language_menu.values() if o.language == lang)
+        if kind == "menu":
+            menu = self.menu(name)
+            lines = [getattr(menu.intro, lang)] if menu.intro else []
+            template = getattr(self.press, lang)
+            for key, option in menu.options.items():
+                spoken_key = getattr(self.star, lang) if key == BACK_KEY else key
+                lines.append(template.format(option=getattr(option.say, lang), key=spoken_key))
+            return " ".join(lines)
+        if kind == "summary":
+            return getattr(self.summaries[name], lang)
+        return getattr(getattr(self.prompts, prompt_id), lang)
+
+    def prompt_ids(self) -> list[str]:
+        """Every prompt a caller can hear (the audio build records each one)."""
+        return (
+            list(Prompts.model_fields)
+            + [f"menu.{LANGUAGE_MENU}"]
+            + [f"menu.{m}" for m in Menus.model_fields]
+            + [f"summary.{s}" for s in self.summaries]
+        )
+
+def normalise(words: str) -> str:
+    """Lower-case words without accents or punctuation, for matching speech to hints."""
+    decomposed = unicodedata.normalize("NFKD", words.casefold())
+    kept = "".join(c if c.isalnum() else " " for c in decomposed if not unicodedata.combining(c))
+    return " ".join(kept.split())

@@ -1,0 +1,177 @@
+"""Read the script files with the file and line of every key, and report problems there.
+
+Staff edit these files, so every problem is reported as ``file:line: prompt: message``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int
+    prompt: str
+    message: str
+    warning: bool = False
+
+    def __str__(self) -> str:
+        kind = "warning: " if self.warning else ""
+        return f"{self.file}:{self.line}: {self.prompt}: {kind}{self.message}"
+
+
+class ScriptError(Exception):
+    """The scripts are not valid; ``problems`` (errors only) says where and why."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class _Located(dict):
+    """A YAML mapping that remembers its file and the line of each key."""
+
+    file: str
+    line: int
+    key_lines: dict
+
+
+class _LineLoader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _Located:
+    mapping = _Located()
+    mapping.file = loader.name
+    mapping.line = node.start_mark.line + 1
+    mapping.key_lines = {}
+    loader.flatten_mapping(node)
+    for key_node, value_node in node.value:
+        # Digits are keys ("1:"); keep them as text so 1 and "1" are the same option.
+        key = str(loader.construct_object(key_node, deep=True))
+        line = key_node.start_mark.line + 1
+        if key in mapping:
+            loader.duplicates.append((line, (*loader.path, key)))
+        # Children are built inside this call, so the path says where a duplicate is.
+        loader.path.append(key)
+        try:
+            mapping[key] = loader.construct_object(value_node, deep=True)
+        finally:
+            loader.path.pop()
+        mapping.key_lines[key] = line
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+# Dates (clinic closures) stay text: the schema checks them, so 2026-02-30 gets a file:line message.
+_LineLoader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
+
+
+def _prompt_name(loc: tuple) -> str:
+    """A staff-readable name for a place in the scripts, e.g. "menus.topics"."""
+    parts = [str(p) for p in loc]
+    depth = 2 if parts and parts[0] in ("menus", "prompts", "summaries") else 1
+    return ".".join(parts[:depth]) or "(file)"
+
+
+def _duplicate(loc: tuple) -> str:
+    """What a key written twice is, for staff: 'option "1"' in a menu, '"en"' elsewhere."""
+    what = "option" if len(loc) > 1 and loc[-2] in ("options", "language_menu") else ""
+    return f'{what} "{loc[-1]}"'.strip()
+
+
+def _yaml_message(exc: yaml.MarkedYAMLError) -> str:
+    """PyYAML's complaint, with where it started to go wrong and what to look at."""
+    message = f"not valid YAML: {exc.problem}"
+    if "alias" in str(exc):
+        return message + ' (a "*" key must be written in quotes: "*")'
+    if "'\\t'" in str(exc.problem):
+        return message + " (indent with spaces, not tabs)"
+    problem, context = exc.problem_mark, exc.context_mark
+    # The parser often notices a mistake lines after it: the context line is where it began.
+    if context is not None and problem is not None and context.line < problem.line:
+        return (message + f" ({exc.context} from line {context.line + 1}): check the indentation "
+                f"of lines {context.line + 1} to {problem.line + 1}")
+    return message + ": check the indentation of this line and the lines above"
+
+
+def _locate(data: dict, loc: tuple, default_file: str) -> tuple[str, int]:
+    """File and line of the deepest mapping on the path ``loc``."""
+    file, line, node = default_file, 1, data
+    for part in loc:
+        if not isinstance(node, _Located):
+            break
+        file = node.file
+        key = str(part)
+        line = node.key_lines.get(key, node.line)
+        if key not in node:
+            break
+        node = node[key]
+    return file, line
+
+
+def read_files(files: list[Path]) -> tuple[dict, list[Problem]]:
+    """Merge the top-level sections of every file, reporting YAML errors and duplicates."""
+    merged, problems = _Located(), []
+    merged.file, merged.line, merged.key_lines = str(files[0]) if files else "ivr/menus", 1, {}
+    for path in files:
+        loader = _LineLoader(path.read_text(encoding="utf-8"))
+        loader.name = str(path)
+        loader.duplicates, loader.path = [], []
+        try:
+            data = loader.get_single_data() or _Located()
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            problems.append(Problem(str(path), mark.line + 1 if mark else 1, "(file)", _yaml_message(exc)))
+            continue
+        finally:
+            loader.dispose()
+        problems += [Problem(str(path), line, _prompt_name(loc),
+                             f"{_duplicate(loc)} is written twice; only one can count")
+                     for line, loc in loader.duplicates]
+        if not isinstance(data, _Located):
+            problems.append(Problem(str(path), 1, "(file)", "expected sections like 'prompts:'"))
+            continue
+        for key, value in data.items():
+            if key in merged:
+                problems.append(Problem(str(path), data.key_lines[key], key,
+                                        f"section is also in {merged.key_lines[key][0]}"))
+                continue
+            merged[key] = value
+            merged.key_lines[key] = (str(path), data.key_lines[key])
+    # Top-level lines point into the file each section came from.
+    merged.key_lines = {k: v[1] for k, v in merged.key_lines.items()}
+    return merged, problems
+
+
+def schema_problems(data: dict, error: ValidationError, default_file: str) -> list[Problem]:
+    problems = []
+    for err in error.errors():
+        loc = err["loc"]
+        file, line = _locate(data, loc, default_file)
+        where = ".".join(str(p) for p in loc if p != "[key]")
+        if err["type"] == "missing":
+            message = f"'{loc[-1]}' is missing"
+        elif err["type"] == "extra_forbidden":
+            message = f"unknown key '{loc[-1]}' (check the spelling)"
+        elif err["type"] == "value_error":
+            message = f"{where}: {err['ctx']['error']}"
+        else:
+            message = f"{where}: {err['msg']}"
+        problems.append(Problem(file, line, _prompt_name(loc), message))
+    return problems
+
+
+class Report:
+    """Collects problems, each placed at the file and line of a path in the YAML."""
+
+    def __init__(self, data: dict):
+        self.data, self.problems = data, []
+
+    def __call__(self, loc: tuple, message: str, warning: bool = False) -> None:
+        file, line = _locate(self.data, loc, "ivr/menus")
+        self.problems.append(Problem(file, line, _prompt_name(loc), message, warning))

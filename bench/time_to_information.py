@@ -8,7 +8,7 @@ the caller hear before the summary starts, per language and topic, two ways:
 - whole menu: the caller waits for every menu to finish before pressing.
 
 Spoken text is timed at ivr.checks.WORDS_PER_SECOND, the calm pace the scripts are written for
-(the figure `check` and tests/test_scripts.py use; it includes the pauses between sentences). A number is
+(the figure `check` uses; it includes the pauses between sentences). A number is
 said digit by digit ("911" is three words). Recorded prompts (<Play>) are timed by the lengths
 in the audio build's manifest (``AUDIO_DIR/manifest.json``); with recordings the whole menu
 is counted even for barge-in, as the key's place inside a recording is unknown.

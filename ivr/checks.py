@@ -258,12 +258,48 @@ def _check_ambiguous_hints(report: Report, script: Script) -> None:
                            f"{LANGUAGE_NAMES[lang]}: a caller who says it gets neither", warning=True)
 
 
+def _check_key_facts(report: Report, script: Script) -> None:
+    """Each summary still says the facts from the article that callers need."""
+    for topic, facts in script.key_facts.items():
+        if topic not in script.summaries:
+            report(("key_facts", topic), f"key facts for '{topic}', but there is no summary '{topic}' "
+                   "(delete these key facts, or fix the name)")
+            continue
+        for lang in LANGUAGES:
+            said = " ".join(getattr(script.summaries[topic], lang).casefold().split())
+            for fact in getattr(facts, lang):
+                choices = [" ".join(choice.casefold().split()) for choice in fact.split("|")]
+                if not any(choice in said for choice in choices):
+                    mentions = " or ".join(f"'{choice}'" for choice in choices)
+                    report(("summaries", topic, lang), f"{topic} ({lang}) no longer mentions {mentions}, a key "
+                           f"fact from the article: say it again in this summary (the key facts are listed "
+                           f"in {report.where(('key_facts', topic, lang))})")
+
+
+# English words that give away an untranslated text on the Spanish path.
+_ENGLISH_WORDS = re.compile(r"\b(press|the|for|please|thank you)\b", re.IGNORECASE)
+_CLINIC_NAME = "Dallas Pain Relief Center"
+
+
+def _check_spanish_is_spanish(report: Report, script: Script) -> None:
+    """A caller who chose Spanish never hears English (the clinic's name aside)."""
+    for prompt_id in script.prompt_ids():
+        found = _ENGLISH_WORDS.search(script.text(prompt_id, "es").replace(_CLINIC_NAME, ""))
+        if found:
+            kind, _, name = prompt_id.partition(".")
+            loc = {"menu": ("menus", name), "summary": ("summaries", name, "es")}.get(kind, ("prompts", prompt_id, "es"))
+            if loc == ("menus", LANGUAGE_MENU):
+                continue  # each line of the language menu is in its own language
+            report(loc, f"the Spanish text says '{found.group()}', an English word: callers who chose "
+                   "Spanish should hear only Spanish", warning=True)
+
+
 def run_checks(report: Report, script: Script) -> None:
     """Every rule, errors and warnings, on a script that passed the schema."""
     _check_links(report, script)
     _check_clinic_words(report, script)
     if report.problems:  # the checks below assume every option leads somewhere
         return
-    for check in (_check_speech_hints, _check_reachable, _check_mentioned_keys, _check_lengths,
-                  _check_ambiguous_hints, _check_holidays_ahead):
+    for check in (_check_key_facts, _check_spanish_is_spanish, _check_speech_hints, _check_reachable,
+                  _check_mentioned_keys, _check_lengths, _check_ambiguous_hints, _check_holidays_ahead):
         check(report, script)

@@ -172,6 +172,13 @@ class ClinicHours(_Strict):
         return getattr(self.weekly, WEEKDAYS[day.weekday()])
 
 
+class KeyFacts(_Strict):
+    """Phrases from the article one summary must keep ("a | b": either will do)."""
+
+    en: list[SpokenText]
+    es: list[SpokenText]
+
+
 class Script(_Strict):
     """Everything the caller can hear, validated."""
 
@@ -183,6 +190,8 @@ class Script(_Strict):
     menus: Menus
     summaries: dict[str, Text] = Field(min_length=1)
     clinic_hours: ClinicHours
+    # Not spoken: what check makes sure each summary still says (ivr/menus/key_facts.yaml).
+    key_facts: dict[str, KeyFacts] = Field(default_factory=dict)
 
     # -- what a caller hears -------------------------------------------------
     def menu(self, menu_id: str) -> Menu:

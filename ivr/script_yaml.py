@@ -175,3 +175,8 @@ class Report:
     def __call__(self, loc: tuple, message: str, warning: bool = False) -> None:
         file, line = _locate(self.data, loc, "ivr/menus")
         self.problems.append(Problem(file, line, _prompt_name(loc), message, warning))
+
+    def where(self, loc: tuple) -> str:
+        """``file:line`` of a path in the YAML, for a message that points to a second place."""
+        file, line = _locate(self.data, loc, "ivr/menus")
+        return f"{Path(file).name}:{line}"

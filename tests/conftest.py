@@ -5,6 +5,7 @@ import os
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -27,7 +28,10 @@ CLINIC_NUMBER = "+12145550100"
 CALL_SID = "CA" + "0" * 32
 CALLER = "+12145559876"
 CHICAGO = ZoneInfo("America/Chicago")
-# A Monday morning: the clinic is open (ivr/menus/clinic.yaml).
+# Code tests run on this copy of the scripts, so staff edits to ivr/menus/ never fail them
+# (make check is the gate for content). Change it along with code that needs new script fields.
+FIXTURE_MENUS = Path(__file__).parent / "fixtures" / "menus"
+# A Monday morning: the clinic is open (tests/fixtures/menus/clinic.yaml).
 OPEN_HOURS = datetime(2026, 11, 2, 10, 0, tzinfo=CHICAGO)
 
 
@@ -37,6 +41,7 @@ def config(tmp_path):
         "TESTING": True,
         # An empty audio folder: every prompt is said, whatever was built in audio/.
         "AUDIO_DIR": str(tmp_path / "audio"),
+        "MENUS_DIR": str(FIXTURE_MENUS),
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
         "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
         "CLINIC_PHONE_NUMBER": CLINIC_NUMBER,

@@ -14,7 +14,7 @@ import requests
 import responses
 from gtts import gTTS
 
-from conftest import PUBLIC_BASE_URL, Call
+from conftest import FIXTURE_MENUS, PUBLIC_BASE_URL, Call
 from ivr import audio, create_app
 from ivr.script import LANGUAGES
 
@@ -94,7 +94,7 @@ def google():
 def menus(tmp_path):
     """A copy of the scripts that a test may edit, as staff would."""
     folder = tmp_path / "menus"
-    shutil.copytree(Path(__file__).parent.parent / "ivr" / "menus", folder)
+    shutil.copytree(FIXTURE_MENUS, folder)
     return folder
 
 

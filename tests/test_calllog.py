@@ -20,7 +20,7 @@ import pytest
 import responses
 from sqlalchemy import create_engine, inspect
 
-from conftest import CALLER, CHICAGO, OPEN_HOURS, PUBLIC_BASE_URL, Call, Heard, sign, signed_post
+from conftest import CALLER, CHICAGO, FIXTURE_MENUS, OPEN_HOURS, PUBLIC_BASE_URL, Call, Heard, sign, signed_post
 from ivr import calllog, create_app
 
 CALLER_DIGITS = CALLER.lstrip("+")
@@ -414,7 +414,8 @@ def whole_call(app):
 
 
 def sqlite_with_one_row(path):
-    app = create_app({"TESTING": True, "TWILIO_AUTH_TOKEN": "t", "DATABASE_URL": f"sqlite:///{path}"})
+    app = create_app({"TESTING": True, "TWILIO_AUTH_TOKEN": "t", "DATABASE_URL": f"sqlite:///{path}",
+                      "MENUS_DIR": FIXTURE_MENUS})
     app.extensions["ivr.calllog"].store([{"call_sid": "CA-old", "time_utc": datetime(2026, 1, 1), "event": "menu"}])
     return path
 

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CALL_SID, CALLER, CLINIC_NUMBER, signed_post
-from ivr.menus import DEFAULT_MENUS_DIR
+from conftest import CALL_SID, CALLER, CLINIC_NUMBER, FIXTURE_MENUS, signed_post
 from ivr.ops import webhook_log
 
 
@@ -44,7 +43,7 @@ def test_health_check_names_the_script_version_new_calls_hear(config, tmp_path, 
 
     monkeypatch.setattr(script_store, "RECHECK_SECONDS", 0)
     menus = tmp_path / "menus"
-    shutil.copytree(DEFAULT_MENUS_DIR, menus)
+    shutil.copytree(FIXTURE_MENUS, menus)
     config["MENUS_DIR"] = menus
     client = create_app(config).test_client()
     before = client.get("/healthz").json["script_version"]

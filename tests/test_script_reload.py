@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Call, query
+from conftest import FIXTURE_MENUS, Call, query
 from ivr import create_app, script_store
-from ivr.menus import DEFAULT_MENUS_DIR
 
 RECOVERY_EN = "Here is what to expect after kyphoplasty."
 
@@ -16,7 +15,7 @@ RECOVERY_EN = "Here is what to expect after kyphoplasty."
 @pytest.fixture
 def menus(tmp_path):
     target = tmp_path / "menus"
-    shutil.copytree(DEFAULT_MENUS_DIR, target)
+    shutil.copytree(FIXTURE_MENUS, target)
     return target
 
 

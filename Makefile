@@ -33,10 +33,11 @@ test: install browser
 fuzz: install
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest tests/test_fuzz.py -x
 
-# The call log's tests against a real PostgreSQL: Debian's postgresql package (installed if
-# missing, as root) runs a throwaway cluster in a temporary folder.
+# The database's tests (call log, migrations) against a real PostgreSQL: Debian's postgresql
+# package (installed if missing, as root) runs a throwaway cluster in a temporary folder.
+DATABASE_TESTS := tests/test_calllog.py tests/test_migrations.py
 test-postgres: $(VENV)/.postgres
-	bash tests/with-postgres.sh $(BIN)/python -m pytest tests/test_calllog.py
+	bash tests/with-postgres.sh $(BIN)/python -m pytest $(DATABASE_TESTS)
 
 $(VENV)/.postgres: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[test,postgres]'

@@ -65,7 +65,7 @@ def main() -> None:
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="ivr-profile-"))
     os.environ.update(TWILIO_AUTH_TOKEN=TOKEN, PUBLIC_BASE_URL=PUBLIC_BASE_URL, CLINIC_PHONE_NUMBER="+12145550100",
-                      DATABASE_URL=f"sqlite:///{folder / 'calls.sqlite3'}", CALLER_HASH_KEY="bench-caller-hash-key",
+                      DATABASE_URL=f"sqlite:///{folder / 'calls.sqlite3'}", CALLER_HASH_KEY="bench-caller-hash-key-0123456789abcdef",
                       AUDIO_DIR=os.environ.get("AUDIO_DIR", str(folder / "no-audio")))
     sys.path.insert(0, str(ROOT))
     import bare_app

@@ -253,7 +253,7 @@ def main() -> int:
     # recordings are played only if AUDIO_DIR names a built folder (make audio needs internet).
     env = {**os.environ, "TWILIO_AUTH_TOKEN": TOKEN, "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
            "CLINIC_PHONE_NUMBER": "+12145550100", "PYTHONPATH": str(ROOT / "bench"),
-           "DATABASE_URL": f"sqlite:///{logs / 'calls.sqlite3'}", "CALLER_HASH_KEY": "bench-caller-hash-key",
+           "DATABASE_URL": f"sqlite:///{logs / 'calls.sqlite3'}", "CALLER_HASH_KEY": "bench-caller-hash-key-0123456789abcdef",
            "AUDIO_DIR": os.environ.get("AUDIO_DIR", str(logs / "no-audio"))}
     env.pop("IVR_DEV_INSECURE", None)
     print(f"{CLIENTS} closed-loop clients, {args.seconds:g} s per app in {ROUNDS} alternating rounds after "

@@ -1,8 +1,9 @@
 """The call log: one row per step of every call, so the clinic can see how the line is used.
 
 Rows go through SQLAlchemy Core to SQLite (instance/calls.sqlite3, WAL mode) or to the
-PostgreSQL that DATABASE_URL names, so several web servers can share one log. The table is
-created on first use. The log never gets in a call's way: a step only queues its row, one
+PostgreSQL that DATABASE_URL names, so several web servers can share one log. The tables
+are made by versioned migrations (ivr/schema.py), at start-up and again before the first write
+if the database was away then. The log never gets in a call's way: a step only queues its row, one
 thread per process writes the queue in one transaction every FLUSH_SECONDS, timeouts are
 short, and a failing database is logged while the caller goes on.
 
@@ -45,13 +46,14 @@ from pathlib import Path
 
 import click
 from flask import Blueprint, Flask, current_app, g, request
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, create_engine, delete, event, select
+from sqlalchemy import create_engine, delete, event, select
 from sqlalchemy.engine import Engine, Row, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
-from . import flow, report, signatures, views
+from . import flow, report, schema, signatures, views
+from .schema import call_steps
 from .simulator import SIMULATED_CALL
 
 logger = logging.getLogger(__name__)
@@ -73,31 +75,20 @@ FLUSH_SECONDS = 0.2
 # than queue more or drop it.
 MAX_QUEUED = 1000
 
+# A shorter key is guessed by brute force in moments, and with it every hashed number.
+MIN_HASH_KEY_LENGTH = 32
+MAKE_A_KEY = 'python3 -c "import secrets; print(secrets.token_hex(32))"'
 NO_HASH_KEY_WARNING = (
     "CALLER_HASH_KEY is not set: the call log keeps no trace of caller numbers, "
     "so the report cannot count repeat callers."
 )
 
-metadata = MetaData()
-call_steps = Table(
-    "call_steps",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("call_sid", String(64), nullable=False),
-    Column("time_utc", DateTime, nullable=False, index=True),
-    Column("caller_hash", String(64)),
-    Column("lang", String(2)),
-    Column("event", String(16), nullable=False),
-    Column("detail", String(64)),
-    Column("seconds", Integer),
-    Column("recording_url", String(300)),
-)
 _LIMITS = {"call_sid": 64, "detail": 64, "recording_url": 300}
 _WRITTEN = [column.name for column in call_steps.columns if column.name != "id"]
 
 
 class CallLog:
-    """One process's connection to the log: the engine is made, and the table created, on first use."""
+    """One process's connection to the log: the engine is made, and the database migrated, on first use."""
 
     def __init__(self, url: str):
         self.url = url
@@ -109,13 +100,8 @@ class CallLog:
     def engine(self) -> Engine:
         with self._lock:
             if self._engine is None:
-                engine = _create_engine(self.url)
-                try:
-                    metadata.create_all(engine)
-                except Exception:
-                    engine.dispose()
-                    raise
-                self._engine = engine
+                schema.upgrade(self.url)
+                self._engine = _create_engine(self.url)
             return self._engine
 
     def write(self, row: dict) -> None:
@@ -208,8 +194,7 @@ def _create_engine(url: str) -> Engine:
             "connect_timeout": POSTGRES_CONNECT_SECONDS,
             "options": f"-c statement_timeout={POSTGRES_STATEMENT_MS}",
         })
-    if url.database and not url.database.startswith("file:"):
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    schema.private_sqlite_file(url.database)
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
 
     @event.listens_for(engine, "connect")
@@ -262,7 +247,16 @@ def call_log() -> CallLog:
 
 @bp.record_once
 def _set_up(state) -> None:
-    state.app.extensions["ivr.calllog"] = CallLog(database_url(state.app))
+    key = state.app.config["CALLER_HASH_KEY"]
+    if key and len(key) < MIN_HASH_KEY_LENGTH:
+        raise RuntimeError(f"CALLER_HASH_KEY is {len(key)} characters, too short to protect caller numbers "
+                           f"(at least {MIN_HASH_KEY_LENGTH}); make one with: {MAKE_A_KEY}")
+    url = database_url(state.app)
+    state.app.extensions["ivr.calllog"] = CallLog(url)
+    try:
+        schema.upgrade(url)
+    except Exception as exc:  # the line still answers; the first write tries again
+        logger.error("call log: cannot prepare the database (%s); calls go on, the log tries again", _short(exc))
     if not state.app.config["CALLER_HASH_KEY"]:
         state.app.logger.warning(NO_HASH_KEY_WARNING)
 

@@ -11,9 +11,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, settings
+from sqlalchemy import MetaData, create_engine
 from twilio.request_validator import RequestValidator
 
-from ivr import create_app
+from ivr import calllog, create_app, schema
 
 # make test (and CI): the same examples on every run, nothing saved between runs, so a red run
 # is a regression, not bad luck. make fuzz: a long random search, run by hand.
@@ -31,6 +32,8 @@ CHICAGO = ZoneInfo("America/Chicago")
 # Code tests run on this copy of the scripts, so staff edits to ivr/menus/ never fail them
 # (make check is the gate for content). Change it along with code that needs new script fields.
 FIXTURE_MENUS = Path(__file__).parent / "fixtures" / "menus"
+# At least 32 characters, as start-up demands.
+CALLER_HASH_KEY = "test-caller-hash-key-0123456789abcdef"
 # A Monday morning: the clinic is open (tests/fixtures/menus/clinic.yaml).
 OPEN_HOURS = datetime(2026, 11, 2, 10, 0, tzinfo=CHICAGO)
 
@@ -47,8 +50,31 @@ def config(tmp_path):
         "CLINIC_PHONE_NUMBER": CLINIC_NUMBER,
         "CLOCK": lambda: OPEN_HOURS,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'calls.sqlite3'}",
-        "CALLER_HASH_KEY": "test-caller-hash-key",
+        "CALLER_HASH_KEY": CALLER_HASH_KEY,
     }
+
+
+def drop_everything(engine):
+    """An empty database, as if new: every table, the migrations' version included."""
+    tables = MetaData()
+    tables.reflect(engine)
+    tables.drop_all(engine)
+    schema.forget_upgrades()
+
+
+@pytest.fixture
+def database_url(tmp_path):
+    """SQLite in the test's folder, or under `make test-postgres` an emptied PostgreSQL."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        return f"sqlite:///{tmp_path / 'calls.sqlite3'}"
+    # A real PostgreSQL: start each test from an empty log.
+    engine = create_engine(calllog.with_driver(url))
+    drop_everything(engine)
+    engine.dispose()
+    return url
+
+
 
 
 @pytest.fixture

@@ -28,18 +28,6 @@ RECORDING_URL = "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1"
 
 
 @pytest.fixture
-def database_url(tmp_path):
-    url = os.environ.get("TEST_DATABASE_URL")
-    if not url:
-        return f"sqlite:///{tmp_path / 'calls.sqlite3'}"
-    # A real PostgreSQL: start each test from an empty log.
-    engine = create_engine(calllog.with_driver(url))
-    calllog.metadata.drop_all(engine)
-    engine.dispose()
-    return url
-
-
-@pytest.fixture
 def config(config, database_url):
     config["DATABASE_URL"] = database_url
     return config
@@ -147,6 +135,17 @@ def test_without_a_hash_key_no_trace_of_the_number_and_a_warning(config, caplog)
     assert "CALLER_HASH_KEY is not set" in caplog.text
     Call(app.test_client()).answer()
     assert [row.caller_hash for row in log_rows(app)] == [None]
+
+
+@pytest.mark.parametrize("key", ["short-key", "k" * 31])
+def test_a_short_hash_key_is_refused_at_start_up(config, key):
+    config["CALLER_HASH_KEY"] = key
+    with pytest.raises(RuntimeError) as refused:
+        create_app(config)
+    message = str(refused.value)
+    assert "\n" not in message and "at least 32" in message
+    assert 'python3 -c "import secrets; print(secrets.token_hex(32))"' in message
+    assert key not in message
 
 
 def test_call_status_callback_records_the_length_of_the_call(app, client):

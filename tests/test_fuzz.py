@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import AUTH_TOKEN, CLINIC_NUMBER, FIXTURE_MENUS, OPEN_HOURS, PUBLIC_BASE_URL, sign
+from conftest import AUTH_TOKEN, CALLER_HASH_KEY, CLINIC_NUMBER, FIXTURE_MENUS, OPEN_HOURS, PUBLIC_BASE_URL, sign
 from ivr import create_app
 from twiml_rules import problems
 
@@ -21,7 +21,7 @@ FOLDER = Path(tempfile.mkdtemp(prefix="ivr-fuzz-"))
 APP = create_app({"TESTING": True, "AUDIO_DIR": str(FOLDER / "audio"), "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
                   "PUBLIC_BASE_URL": PUBLIC_BASE_URL, "CLINIC_PHONE_NUMBER": CLINIC_NUMBER,
                   "CLOCK": lambda: OPEN_HOURS, "DATABASE_URL": f"sqlite:///{FOLDER / 'calls.sqlite3'}",
-                  "CALLER_HASH_KEY": "test-caller-hash-key", "MENUS_DIR": FIXTURE_MENUS})
+                  "CALLER_HASH_KEY": CALLER_HASH_KEY, "MENUS_DIR": FIXTURE_MENUS})
 WEBHOOKS = sorted((rule for rule in APP.url_map.iter_rules() if "POST" in rule.methods), key=str)
 HOST = PUBLIC_BASE_URL.split("://")[1]
 TWILIO_FIELDS = ["CallSid", "From", "To", "Caller", "Digits", "SpeechResult", "Confidence", "DialCallStatus",

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import gtts
 import pytest
 
-from conftest import AUTH_TOKEN, CLINIC_NUMBER, FIXTURE_MENUS, OPEN_HOURS, PUBLIC_BASE_URL, signed_post
+from conftest import AUTH_TOKEN, CALLER_HASH_KEY, CLINIC_NUMBER, FIXTURE_MENUS, OPEN_HOURS, PUBLIC_BASE_URL, signed_post
 from ivr import create_app
 from test_faults import fake_mp3
 from twiml_rules import problems
@@ -79,7 +79,7 @@ def crawled(request, tmp_path_factory):
     now, recorded = CASES[request.param]
     app = create_app({"TESTING": True, "AUDIO_DIR": str(folder / "audio"), "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
                       "PUBLIC_BASE_URL": PUBLIC_BASE_URL, "CLINIC_PHONE_NUMBER": CLINIC_NUMBER,
-                      "CLOCK": lambda: now, "CALLER_HASH_KEY": "test-caller-hash-key",
+                      "CLOCK": lambda: now, "CALLER_HASH_KEY": CALLER_HASH_KEY,
                       "DATABASE_URL": f"sqlite:///{folder / 'calls.sqlite3'}", "MENUS_DIR": FIXTURE_MENUS})
     if recorded:
         with pytest.MonkeyPatch.context() as patch:

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import AUTH_TOKEN, CALLER_HASH_KEY, CLINIC_NUMBER, FIXTURE_MENUS, OPEN_HOURS, PUBLIC_BASE_URL, sign
+from conftest import (AUTH_TOKEN, CALLER_HASH_KEY, CLINIC_NUMBER, FIXTURE_MENUS, OPEN_HOURS, PUBLIC_BASE_URL,
+                      sign)
 from ivr import create_app
 from twiml_rules import problems
 

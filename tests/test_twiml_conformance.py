@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 import gtts
 import pytest
 
-from conftest import AUTH_TOKEN, CALLER_HASH_KEY, CLINIC_NUMBER, FIXTURE_MENUS, OPEN_HOURS, PUBLIC_BASE_URL, signed_post
+from conftest import (AUTH_TOKEN, CALLER_HASH_KEY, CLINIC_NUMBER, FIXTURE_MENUS, OPEN_HOURS, PUBLIC_BASE_URL,
+                      signed_post)
 from ivr import create_app
 from test_faults import fake_mp3
 from twiml_rules import problems

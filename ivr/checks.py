@@ -30,10 +30,23 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+# A summary's name travels in the web addresses of a call (and their signatures): plain letters only.
+_SIMPLE_NAME = re.compile(r"[a-z0-9_]+")
+
+
+def _simple_name(name: str) -> str:
+    """'Side effects' as 'side_effects', 'recuperación' as 'recuperacion'."""
+    return "_".join(normalise(name).split()) or "topic"
+
+
 def _check_links(report: Report, script: Script) -> None:
     """Rules a schema cannot say: keys, targets, counts."""
     problem = report
     summaries = set(script.summaries)
+    for topic in script.summaries:
+        if not _SIMPLE_NAME.fullmatch(topic):
+            problem(("summaries", topic), f"the name '{topic}' may use only small letters a to z, digits and _ "
+                    f"(no spaces or accents): call it {_simple_name(topic)}, here and in every goes_to: {topic}")
     for menu_id in Menus.model_fields:
         menu = script.menu(menu_id)
         loc = ("menus", menu_id)

@@ -82,8 +82,11 @@ def healthz():
         current_app.logger.exception("health check failed: the scripts cannot be read")
         return jsonify(status="scripts unreadable"), 503
     # The version new calls hear, as the reload log line names it: on-call can see an edit went live.
+    # A rejected edit is no outage (the last good version speaks), so it stays a 200.
+    rejected = current_app.extensions["ivr.scripts"].rejected
+    scripts = {"scripts": "last good kept", "rejected": rejected} if rejected else {"scripts": "ok"}
     return jsonify(status="ok", prompts=len(prompts), languages=list(LANGUAGES),
-                   script_version=g.ivr_script_version)
+                   script_version=g.ivr_script_version, **scripts)
 
 
 @bp.before_request

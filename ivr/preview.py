@@ -24,7 +24,11 @@ CALL_SID = re.compile(r"CA[0-9a-f]{32}")
 
 @bp.get("/preview")
 def page():
-    return render_template("preview.html", dial_outcomes=list(DIAL_OUTCOMES))
+    # Staff reload this page after an edit: look at the files now, not within the second.
+    scripts = current_app.extensions["ivr.scripts"]
+    scripts.refresh(force=True)
+    return render_template("preview.html", dial_outcomes=list(DIAL_OUTCOMES), rejected=scripts.rejected,
+                           version=scripts.current)
 
 
 @bp.post("/preview/step")

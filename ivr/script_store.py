@@ -45,6 +45,9 @@ class ScriptStore:
         self._checked_at = time.monotonic()
         self._stamp = self._files_stamp()
         self._refused_stamp = None
+        # Why the files on disk are not what the line speaks (None when they are): for /healthz
+        # and the preview page's banner.
+        self.rejected: str | None = None
         # At start-up there is no last good version to keep: errors stop the app.
         self.current = self._load()
 
@@ -71,17 +74,22 @@ class ScriptStore:
                 return
             self._checked_at = now
             stamp = self._files_stamp()
-            if stamp in (self._stamp, self._refused_stamp):
+            if stamp == self._stamp:  # unchanged, or put back as they were
+                self.rejected = None
+                return
+            if stamp == self._refused_stamp:
                 return
             try:
                 self.current = self._load()
-            except (ScriptError, OSError) as exc:
+            except Exception as exc:  # whatever is wrong with the files, the line keeps speaking
                 # Logged once per change of the files, not once a second.
                 self._refused_stamp = stamp
+                self.rejected = exc.for_staff() if isinstance(exc, ScriptError) else str(exc)
                 self.logger.error("scripts in %s not reloaded, still speaking version %s:\n%s",
-                                  self.menus_dir, self.current, exc)
+                                  self.menus_dir, self.current, self.rejected,
+                                  exc_info=not isinstance(exc, (ScriptError, OSError)))
                 return
-            self._stamp = stamp
+            self._stamp, self.rejected = stamp, None
             self.logger.info("scripts in %s reloaded: now version %s", self.menus_dir, self.current)
 
     def _files_stamp(self) -> tuple:

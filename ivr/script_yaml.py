@@ -4,7 +4,8 @@ Staff edit these files, so every problem is reported as ``file:line: prompt: mes
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
@@ -31,6 +32,16 @@ class ScriptError(Exception):
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
 
+    def for_staff(self) -> str:
+        """The problems, with paths as staff type them."""
+        return "\n".join(str(replace(p, file=shown(p.file))) for p in self.problems)
+
+
+def shown(path: str | Path) -> str:
+    """A path as staff would type it: relative to the current folder when inside it."""
+    relative = os.path.relpath(path)
+    return str(path) if relative.startswith("..") else relative
+
 
 class _Located(dict):
     """A YAML mapping that remembers its file and the line of each key."""
@@ -42,6 +53,15 @@ class _Located(dict):
 
 class _LineLoader(yaml.SafeLoader):
     pass
+
+
+# Unquoted words stay words: "No", "Yes", "On" or "1.5" are what a caller hears, not YAML's
+# true/false or numbers (the schema turns text into a number where it wants one).
+_LineLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers
+            if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _Located:
@@ -66,7 +86,18 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _Located:
     return mapping
 
 
+def _construct_text(loader: _LineLoader, node: yaml.ScalarNode) -> str:
+    text = loader.construct_scalar(node)
+    if node.style is None:  # unquoted, on one line: YAML ends it at " #", the start of a note
+        end = node.end_mark
+        rest = end.buffer[end.pointer:end.buffer.find("\n", end.pointer)].strip()
+        if rest.startswith("#"):
+            loader.cut.append((end.line + 1, tuple(loader.path), text, rest))
+    return text
+
+
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_LineLoader.add_constructor("tag:yaml.org,2002:str", _construct_text)
 # Dates (clinic closures) stay text: the schema checks them, so 2026-02-30 gets a file:line message.
 _LineLoader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
 
@@ -114,14 +145,50 @@ def _locate(data: dict, loc: tuple, default_file: str) -> tuple[str, int]:
     return file, line
 
 
+def _utf8_text(path: Path) -> str | Problem:
+    """The file's text, or where it is not UTF-8 (Windows editors' "ANSI" saves "ñ" as one byte)."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")  # a byte-order mark (Notepad's "UTF-8 with BOM") is fine
+    except UnicodeDecodeError as exc:
+        line_start, line_end = raw.rfind(b"\n", 0, exc.start) + 1, raw.find(b"\n", exc.start)
+        words = raw[line_start:line_end if line_end >= 0 else None].decode("utf-8", "replace").split()
+        unreadable = next((word for word in words if "\ufffd" in word), "")
+        return Problem(str(path), raw.count(b"\n", 0, exc.start) + 1, "(file)",
+                       f'this file is not saved as UTF-8 (here "{unreadable}" is unreadable): save it as UTF-8 '
+                       "(in Notepad: File, Save as, Encoding: UTF-8) and run make check again")
+
+
+def _reader_problem(path: Path, text: str, exc: yaml.reader.ReaderError) -> Problem:
+    """PyYAML refuses invisible control characters (often pasted from another program)."""
+    return Problem(str(path), text.count("\n", 0, exc.position) + 1, "(file)",
+                   f"this line has an invisible control character (U+{exc.character:04X}), often pasted from "
+                   "another program: type the line again, without pasting, and run make check again")
+
+
+def _cut_problem(path: Path, line: int, loc: tuple, text: str, rest: str) -> Problem:
+    return Problem(str(path), line, _prompt_name(loc),
+                   f"the text stops before \"{rest[:40]}\": after a space, # starts a note that is never said. "
+                   f"If the # is part of the words, put the whole text in double quotes: \"{text} {rest}\"; "
+                   "if it is a note, put it on a line of its own")
+
+
 def read_files(files: list[Path]) -> tuple[dict, list[Problem]]:
     """Merge the top-level sections of every file, reporting YAML errors and duplicates."""
     merged, problems = _Located(), []
     merged.file, merged.line, merged.key_lines = str(files[0]) if files else "ivr/menus", 1, {}
     for path in files:
-        loader = _LineLoader(path.read_text(encoding="utf-8"))
+        text = _utf8_text(path)
+        if isinstance(text, Problem):
+            problems.append(text)
+            continue
+        try:
+            loader = _LineLoader(text)
+        except yaml.reader.ReaderError as exc:
+            problems.append(_reader_problem(path, text, exc))
+            continue
         loader.name = str(path)
-        loader.duplicates, loader.path = [], []
+        loader.duplicates, loader.path, loader.cut = [], [], []
         try:
             data = loader.get_single_data() or _Located()
         except yaml.MarkedYAMLError as exc:
@@ -133,6 +200,7 @@ def read_files(files: list[Path]) -> tuple[dict, list[Problem]]:
         problems += [Problem(str(path), line, _prompt_name(loc),
                              f"{_duplicate(loc)} is written twice; only one can count")
                      for line, loc in loader.duplicates]
+        problems += [_cut_problem(path, *cut) for cut in loader.cut]
         if not isinstance(data, _Located):
             problems.append(Problem(str(path), 1, "(file)", "expected sections like 'prompts:'"))
             continue

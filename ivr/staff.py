@@ -8,7 +8,6 @@ app with a throwaway token, and signs its requests with it.
 """
 from __future__ import annotations
 
-import os
 import secrets
 import sys
 from dataclasses import replace
@@ -22,7 +21,7 @@ from .diagram import mermaid, replace_block
 from .hours import is_open
 from .menus import DEFAULT_MENUS_DIR, check_scripts, load_script
 from .script import KEYPAD, LANGUAGES
-from .script_yaml import Problem, ScriptError
+from .script_yaml import Problem, ScriptError, shown
 from .simulator import DIAL_OUTCOMES, RECORD_OUTCOMES, PhoneLine, SimulationError, Turn
 
 SIMULATOR_URL = "https://simulator.invalid"
@@ -30,12 +29,6 @@ SIMULATOR_URL = "https://simulator.invalid"
 menus_option = click.option(
     "--menus", "menus_dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_MENUS_DIR,
     show_default="ivr/menus", help="Folder of the .yaml scripts.")
-
-
-def shown(path: str | Path) -> str:
-    """A path as staff would type it: relative to the current folder when inside it."""
-    relative = os.path.relpath(path)
-    return str(path) if relative.startswith("..") else relative
 
 
 def print_problems(problems: list[Problem]) -> None:

@@ -34,7 +34,7 @@ def test_health_check_is_unsigned_and_says_the_scripts_are_loaded(client):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json == {"status": "ok", "prompts": response.json["prompts"], "languages": ["en", "es"],
-                             "script_version": response.json["script_version"]}
+                             "script_version": response.json["script_version"], "scripts": "ok"}
     assert response.json["prompts"] > 10
 
 

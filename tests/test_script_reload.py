@@ -134,3 +134,44 @@ def test_only_the_last_versions_are_kept(config, menus, monkeypatch):
         edit(menus / "menus.yaml", "{en: For recovery" + ("" if n == 0 else f" {n - 1}"), f"{{en: For recovery {n}")
         store.refresh()
     assert store.get(first)[0] == store.current != first
+
+
+def latin1(path: Path) -> None:
+    """Save the file as a Windows editor's "ANSI" would."""
+    path.write_bytes(path.read_text(encoding="utf-8").encode("latin-1"))
+
+
+@pytest.mark.parametrize("break_it", [
+    lambda menus: latin1(menus / "summaries.yaml"),
+    lambda menus: edit(menus / "summaries.yaml", "Avoid heavy lifting", "Avoid\x07 heavy lifting"),
+    lambda menus: edit(menus / "menus.yaml", "    back_to: topics\n", "\tback_to: topics\n"),
+], ids=["latin-1", "control character", "tab"])
+def test_a_broken_file_keeps_the_last_good_version_and_says_so_where_staff_look(client, menus, caplog, break_it):
+    good = client.get("/healthz").json
+    assert good["scripts"] == "ok" and "rejected" not in good
+    break_it(menus)
+    for _ in range(3):
+        assert recovery_summary(client).heard.text.startswith(RECOVERY_EN)
+        health = client.get("/healthz")
+        assert health.status_code == 200
+    assert health.json["scripts"] == "last good kept"
+    assert health.json["script_version"] == good["script_version"]
+    assert "(file): " in health.json["rejected"] and ".yaml:" in health.json["rejected"]
+    assert len([r for r in caplog.records if "not reloaded" in r.getMessage()]) == 1
+    assert "Traceback" not in caplog.text
+    # Fixed: the next call and the health check say so.
+    shutil.rmtree(menus)
+    shutil.copytree(FIXTURE_MENUS, menus)
+    assert client.get("/healthz").json["scripts"] == "ok"
+
+
+def test_the_preview_shows_a_rejected_edit_and_the_version_still_playing(config, menus):
+    config.update(IVR_PREVIEW=True, MENUS_DIR=menus)
+    client = create_app(config).test_client()
+    version = client.get("/healthz").json["script_version"]
+    assert 'id="rejected"' not in client.get("/preview").get_data(as_text=True)
+    edit(menus / "menus.yaml", "    en: That is not one of the choices.", "    en: To try again, press # and then 1.")
+    page = client.get("/preview").get_data(as_text=True)
+    assert 'id="rejected"' in page
+    assert f"Callers still hear the last good version ({version})" in page
+    assert "prompts.invalid_choice: the text stops before &#34;# and then 1.&#34;" in page

@@ -1,7 +1,10 @@
 """The scripts (a copy in tests/fixtures/menus): staff mistakes caught at start-up with file and line,
 and the content rules of check (key facts, Spanish only on the Spanish path)."""
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -153,3 +156,72 @@ def test_english_on_the_spanish_path_is_a_warning(menus_copy):
     assert script is not None
     assert ["menus.topics: warning: the Spanish text says 'the', an English word: callers who chose Spanish "
             "should hear only Spanish"] == [str(p).split(": ", 1)[1] for p in found]
+
+
+# -- edits that must never take the line down ------------------------------------
+
+
+def test_a_file_saved_in_another_encoding_gets_a_plain_message(menus_copy):
+    path = menus_copy / "summaries.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_bytes(text.encode("latin-1"))  # what a Windows editor's "ANSI" does
+    line = text[: text.index("balón")].count("\n") + 1
+    assert (f'summaries.yaml:{line}: (file): this file is not saved as UTF-8 (here "bal\ufffdn," is unreadable): '
+            "save it as UTF-8 (in Notepad: File, Save as, Encoding: UTF-8) and run make check again") \
+        in problems(menus_copy)
+
+
+def test_a_byte_order_mark_is_fine(menus_copy):
+    path = menus_copy / "summaries.yaml"
+    path.write_bytes(path.read_text(encoding="utf-8").encode("utf-8-sig"))
+    load_script(menus_copy)
+
+
+def test_a_control_character_gets_a_plain_message(menus_copy):
+    line = edit(menus_copy / "summaries.yaml", "Avoid heavy lifting", "Avoid\x07 heavy lifting")
+    assert (f"summaries.yaml:{line}: (file): this line has an invisible control character (U+0007), often pasted "
+            "from another program: type the line again, without pasting, and run make check again") \
+        in problems(menus_copy)
+
+
+def test_a_text_cut_at_a_hash_says_to_quote_it(menus_copy):
+    line = edit(menus_copy / "menus.yaml", "    en: That is not one of the choices.",
+                "    en: To try again, press # and then 1.")
+    assert (f'menus.yaml:{line}: prompts.invalid_choice: the text stops before "# and then 1.": after a space, # '
+            'starts a note that is never said. If the # is part of the words, put the whole text in double quotes: '
+            '"To try again, press # and then 1."; if it is a note, put it on a line of its own') in problems(menus_copy)
+    edit(menus_copy / "menus.yaml", "    en: To try again, press # and then 1.",
+         '    en: "To try again, press # and then 1."')
+    assert load_script(menus_copy).text("invalid_choice", "en") == "To try again, press # and then 1."
+
+
+@pytest.mark.parametrize("words", ["No", "Yes", "On", "1.5", "911"])
+def test_unquoted_words_stay_words(menus_copy, words):
+    # YAML 1.1 would read these as true/false or numbers, which are not words to say.
+    edit(menus_copy / "menus.yaml", "    es: Esa no es una de las opciones.", f"    es: {words}")
+    assert load_script(menus_copy).text("invalid_choice", "es") == words
+
+
+def test_a_summary_name_with_a_space_or_accent_is_refused(menus_copy):
+    # Its name travels in the call's signed web addresses: every key after it would get 403.
+    line = edit(menus_copy / "summaries.yaml", "  recovery:\n", "  side effects:\n")
+    edit(menus_copy / "menus.yaml", "goes_to: recovery", "goes_to: side effects")
+    assert (f"summaries.yaml:{line}: summaries.side effects: the name 'side effects' may use only small letters "
+            "a to z, digits and _ (no spaces or accents): call it side_effects, here and in every "
+            "goes_to: side effects") in problems(menus_copy)
+    edit(menus_copy / "summaries.yaml", "  side effects:\n", "  recuperación:\n")
+    edit(menus_copy / "menus.yaml", "goes_to: side effects", "goes_to: recuperación")
+    assert "call it recuperacion" in problems(menus_copy)
+
+
+def test_a_fresh_start_with_a_bad_file_refuses_with_the_message(menus_copy):
+    path = menus_copy / "summaries.yaml"
+    path.write_bytes(path.read_text(encoding="utf-8").encode("latin-1"))
+    root = Path(__file__).parent.parent
+    program = f"import runpy, ivr; ivr.DEFAULT_MENUS_DIR = {str(menus_copy)!r}; runpy.run_path('app.py')"
+    started = subprocess.run([sys.executable, "-c", program], cwd=root, capture_output=True, text=True,
+                             timeout=60, env={**os.environ, "IVR_DEV_INSECURE": "1", "TWILIO_AUTH_TOKEN": ""})
+    assert started.returncode == 1
+    assert "summaries.yaml:" in started.stderr and "this file is not saved as UTF-8" in started.stderr
+    assert "The line does not start with scripts that have errors" in started.stderr
+    assert "Traceback" not in started.stderr

@@ -5,6 +5,7 @@ Staff edit these files, so every problem is reported as ``file:line: prompt: mes
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -115,19 +116,84 @@ def _duplicate(loc: tuple) -> str:
     return f'{what} "{loc[-1]}"'.strip()
 
 
-def _yaml_message(exc: yaml.MarkedYAMLError) -> str:
-    """PyYAML's complaint, with where it started to go wrong and what to look at."""
-    message = f"not valid YAML: {exc.problem}"
-    if "alias" in str(exc):
-        return message + ' (a "*" key must be written in quotes: "*")'
-    if "'\\t'" in str(exc.problem):
-        return message + " (indent with spaces, not tabs)"
+# A quote that opens a text ("...) after "key: ", "- ", "{" or ",", and the quotes that close it.
+_OPENING_QUOTE = re.compile(r"""(?:^\s*-\s+|:\s+|[{\[,]\s*)(["'])""")
+_SIMPLE_KEY = re.compile(r"\s*[\w-]+")
+
+
+def _unclosed_quote(line: str) -> bool:
+    """A text on this line starts with a quote that the line does not close."""
+    if line.lstrip().startswith("#"):
+        return False
+    opening = _OPENING_QUOTE.search(line)
+    if not opening:
+        return False
+    quote, rest = opening.group(1), line[opening.end():]
+    if quote == '"':
+        return rest.replace('\\"', "").count('"') % 2 == 0
+    return rest.replace("''", "").count("'") % 2 == 0
+
+
+def _yaml_problem(path: Path, text: str, exc: yaml.MarkedYAMLError) -> Problem:
+    """PyYAML's complaint as the mistake a staff member made, where they made it, and the fix."""
+    lines = text.splitlines()
     problem, context = exc.problem_mark, exc.context_mark
-    # The parser often notices a mistake lines after it: the context line is where it began.
+    mark = problem or context
+    line = mark.line + 1 if mark else 1
+    # The parser often notices a mistake lines after it: the context line is where it began, when
+    # it names a line ("scanning a simple key"), not a whole section ("parsing a block mapping").
+    first = began = line
     if context is not None and problem is not None and context.line < problem.line:
-        return (message + f" ({exc.context} from line {context.line + 1}): check the indentation "
-                f"of lines {context.line + 1} to {problem.line + 1}")
-    return message + ": check the indentation of this line and the lines above"
+        began = context.line + 1
+        first = began if "block mapping" not in str(exc.context) else line - 1
+    source = lines[line - 1] if 0 < line <= len(lines) else ""
+
+    def found(at: int, message: str) -> Problem:
+        return Problem(str(path), at, "(file)", message)
+
+    if "'\\t'" in str(exc.problem):
+        return found(line, "this line has a tab: indent with spaces only (set your editor to put spaces "
+                           "for the Tab key)")
+    if "alias" in str(exc):
+        return found(line, f'not valid YAML: {exc.problem} (a "*" key must be written in quotes: "*")')
+    quoted = next((n for n in range(began, line + 1) if n <= len(lines) and _unclosed_quote(lines[n - 1])), None)
+    if quoted:
+        return found(quoted, 'this text starts with a quote (") but the line does not close it: add the closing '
+                             'quote at the end of the text')
+    if exc.problem == "mapping values are not allowed here" or "but got ':'" in str(exc.problem):
+        before = source[:mark.column]
+        previous = lines[line - 2] if line > 1 else ""
+        indented_key = _SIMPLE_KEY.fullmatch(before) and len(before) - len(before.lstrip()) > \
+            len(previous) - len(previous.lstrip())
+        if not indented_key:
+            return found(line, "this text has a colon and a space (': '), which YAML reads as the start of a new "
+                               'name: put the whole text in double quotes, like en: "Note: the clinic is closed."')
+    if "flow mapping" in str(exc.context) and first != line:
+        return found(first, "the { on this line is not closed by a } on the same line, or a text in it has a "
+                            'colon or a quote: put such a text in double quotes, like say: {en: "For recovery, '
+                            'press 2", es: ...}')
+    span = f"lines {first} to {line}" if first != line else "this line and the one above"
+    return found(first, f"the spaces at the start of {span} do not line up: the lines of one text start with "
+                        "the same spaces, two more than the en: or es: above them, and en: and es: start with "
+                        "the same spaces as each other")
+
+
+def _value_at(data: dict, loc: tuple) -> object:
+    """What the YAML has at the path ``loc``, or None."""
+    node = data
+    for part in loc:
+        if not isinstance(node, dict) or str(part) not in node:
+            return None
+        node = node[str(part)]
+    return node
+
+
+def _text_split_by_comma(parent: object, key: str) -> bool:
+    """{en: For recovery, press 2, es: ...} reads "press 2" as a name without a value."""
+    if not isinstance(parent, dict) or parent.get(key) is not None or not ({"en", "es"} & set(parent)):
+        return False
+    keys = list(parent)
+    return keys.index(key) > 0 and isinstance(parent[keys[keys.index(key) - 1]], str)
 
 
 def _locate(data: dict, loc: tuple, default_file: str) -> tuple[str, int]:
@@ -192,8 +258,7 @@ def read_files(files: list[Path]) -> tuple[dict, list[Problem]]:
         try:
             data = loader.get_single_data() or _Located()
         except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            problems.append(Problem(str(path), mark.line + 1 if mark else 1, "(file)", _yaml_message(exc)))
+            problems.append(_yaml_problem(path, text, exc))
             continue
         finally:
             loader.dispose()
@@ -222,10 +287,20 @@ def schema_problems(data: dict, error: ValidationError, default_file: str) -> li
         loc = err["loc"]
         file, line = _locate(data, loc, default_file)
         where = ".".join(str(p) for p in loc if p != "[key]")
+        parent = _value_at(data, loc[:-1])
         if err["type"] == "missing":
             message = f"'{loc[-1]}' is missing"
+        elif err["type"] == "extra_forbidden" and _text_split_by_comma(parent, loc[-1]):
+            keys = list(parent)
+            before = keys[keys.index(loc[-1]) - 1]
+            message = (f"'{loc[-1]}' looks like the end of the text before it: inside {{ }}, a comma ends a text. "
+                       f'Put the whole text in double quotes: {before}: "{parent[before]}, {loc[-1]}"')
         elif err["type"] == "extra_forbidden":
             message = f"unknown key '{loc[-1]}' (check the spelling)"
+        elif err["type"] in ("string_type", "string_too_short") and err["input"] in (None, ""):
+            name = {"en": "English", "es": "Spanish"}.get(str(loc[-1]))
+            message = (f"the {name} text ({loc[-1]}:) is empty: write what the line should say" if name
+                       else f"{where} is empty: write the words")
         elif err["type"] == "value_error":
             message = f"{where}: {err['ctx']['error']}"
         else:

@@ -90,14 +90,6 @@ def test_duplicate_key_outside_a_menu_names_where_it_is(menus_copy):
     assert f'summaries.yaml:{line}: summaries.recovery: "es" is written twice; only one can count' in message
 
 
-def test_indentation_mistake_names_the_line_it_starts_on(menus_copy):
-    # One line of a summary pulled two spaces left: PyYAML notices only two lines later.
-    line = edit(menus_copy / "summaries.yaml", "      The catheters are removed.", "    The catheters are removed.")
-    message = problems(menus_copy)
-    assert re.search(rf"summaries\.yaml:\d+: \(file\): not valid YAML: .* from line {line}\): "
-                     rf"check the indentation of lines {line} to \d+", message), message
-
-
 def test_gap_in_numbering_is_reported(menus_copy):
     edit(menus_copy / "menus.yaml", '      "4":\n        say: {en: For who', '      "5":\n        say: {en: For who')
     assert "without gaps" in problems(menus_copy)
@@ -225,3 +217,44 @@ def test_a_fresh_start_with_a_bad_file_refuses_with_the_message(menus_copy):
     assert "summaries.yaml:" in started.stderr and "this file is not saved as UTF-8" in started.stderr
     assert "The line does not start with scripts that have errors" in started.stderr
     assert "Traceback" not in started.stderr
+
+
+# -- the YAML mistakes staff make most, each with its message ---------------------
+
+INDENTATION = ("the spaces at the start of lines {first} to {last} do not line up: the lines of one text start with "
+               "the same spaces, two more than the en: or es: above them, and en: and es: start with the same "
+               "spaces as each other")
+QUOTE = 'this text starts with a quote (") but the line does not close it: add the closing quote at the end of the text'
+COLON = ("this text has a colon and a space (': '), which YAML reads as the start of a new name: put the whole "
+         'text in double quotes, like en: "Note: the clinic is closed."')
+TAB = "this line has a tab: indent with spaces only (set your editor to put spaces for the Tab key)"
+INVALID_EN = "    en: That is not one of the choices."
+RECOVERY_SAY = "say: {en: For recovery, es:"
+LIFTING = "      Avoid heavy lifting for six weeks."
+
+
+@pytest.mark.parametrize("file,old,new,message", [
+    ("menus.yaml", INVALID_EN, "    en: Sorry: that is not one of the choices.", f"{{line}}: (file): {COLON}"),
+    ("menus.yaml", RECOVERY_SAY, "say: {en: For recovery: healing, es:", f"{{line}}: (file): {COLON}"),
+    ("menus.yaml", RECOVERY_SAY, "say: {en: For recovery, after the procedure, es:",
+     "{line}: menus.topics: 'after the procedure' looks like the end of the text before it: inside { }, a comma "
+     'ends a text. Put the whole text in double quotes: en: "For recovery, after the procedure"'),
+    ("menus.yaml", INVALID_EN, '    en: "That is not one of the choices.', f"{{line}}: (file): {QUOTE}"),
+    ("menus.yaml", RECOVERY_SAY, 'say: {en: "For recovery, es:', f"{{line}}: (file): {QUOTE}"),
+    ("menus.yaml", INVALID_EN, "    en:",
+     "{line}: prompts.invalid_choice: the English text (en:) is empty: write what the line should say"),
+    ("menus.yaml", INVALID_EN, '    en: ""',
+     "{line}: prompts.invalid_choice: the English text (en:) is empty: write what the line should say"),
+    ("summaries.yaml", LIFTING, "    Avoid heavy lifting for six weeks.",
+     "{line}: (file): " + INDENTATION.replace("{first}", "{line}").replace("{last}", "{line_9}")),
+    ("menus.yaml", INVALID_EN, "      en: That is not one of the choices.",
+     "{line}: (file): " + INDENTATION.replace("{first}", "{line}").replace("{last}", "{line_1}")),
+    ("menus.yaml", INVALID_EN, "\ten: That is not one of the choices.", f"{{line}}: (file): {TAB}"),
+    ("summaries.yaml", LIFTING, "\tAvoid heavy lifting for six weeks.", f"{{line}}: (file): {TAB}"),
+], ids=["colon", "colon in {}", "comma in {}", "missing quote", "missing quote in {}", "empty", "empty quotes",
+        "text pulled left", "language pushed right", "tab before a language", "tab in a text"])
+def test_the_yaml_mistakes_staff_make_most_get_a_message_with_the_fix(menus_copy, file, old, new, message):
+    line = edit(menus_copy / file, old, new)
+    expected = f"{file}:" + message.replace("{line}", str(line)).replace("{line_1}", str(line + 1)) \
+        .replace("{line_9}", str(line + 9))
+    assert expected in problems(menus_copy).splitlines()[0], problems(menus_copy)

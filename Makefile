@@ -35,7 +35,7 @@ fuzz: install
 
 # The database's tests (call log, migrations) against a real PostgreSQL: Debian's postgresql
 # package (installed if missing, as root) runs a throwaway cluster in a temporary folder.
-DATABASE_TESTS := tests/test_calllog.py tests/test_migrations.py
+DATABASE_TESTS := tests/test_calllog.py tests/test_calllog_faults.py tests/test_migrations.py
 test-postgres: $(VENV)/.postgres
 	bash tests/with-postgres.sh $(BIN)/python -m pytest $(DATABASE_TESTS)
 

@@ -1,17 +1,24 @@
 """The call log: one row per step of every call, so the clinic can see how the line is used.
 
-Rows go through SQLAlchemy Core to SQLite (instance/calls.sqlite3, WAL mode) or to the
-PostgreSQL that DATABASE_URL names, so several web servers can share one log. The tables
-are made by versioned migrations (ivr/schema.py), at start-up and again before the first write
-if the database was away then. The log never gets in a call's way: a step only queues its row, one
-thread per process writes the queue in one transaction every FLUSH_SECONDS, timeouts are
-short, and a failing database is logged while the caller goes on.
+Rows go through SQLAlchemy Core to SQLite (instance/calls.sqlite3, WAL mode, readable by the
+service's user only) or to the PostgreSQL that DATABASE_URL names, so several web servers can
+share one log. The tables are made by versioned migrations (ivr/schema.py), at start-up and
+again before the first write if the database was away then.
 
-What a hard crash can lose: a worker killed outright (SIGKILL, out of memory, a segfault) or
-the machine going down loses the steps that worker queued in its last FLUSH_SECONDS. Every
-ordinary stop (gunicorn's restarts and shutdowns, its timeout, Ctrl-C) writes them first: at
-exit and in gunicorn.conf.py's worker_exit. On SQLite, an OS crash or power loss can also undo
-the last transactions (synchronous=NORMAL, see _create_engine), as it could before.
+The log never gets in a call's way and loses nothing: a step only hands its row to this
+process's buffer; one writer thread writes the buffer every FLUSH_SECONDS, in one transaction.
+While the database is locked, read-only or down, the rows stay in the buffer (up to
+MAX_BUFFERED per process) and the writer tries again every RETRY_SECONDS on new connections,
+logging the outage once and its end once. Past the bound, steps are counted and the count is
+written when the database is back (the report shows it). Voicemails (one row per RecordingSid,
+with their e-mail in the same transaction) are always held.
+
+What a crash can lose: a worker killed outright (SIGKILL, out of memory, a segfault) or
+the machine going down loses what that worker held: its last FLUSH_SECONDS, or the whole
+outage if the database was away. Every ordinary stop (gunicorn's restarts and shutdowns, its
+timeout, Ctrl-C) writes them first, if the database takes them: at exit and in
+gunicorn.conf.py's worker_exit. On SQLite, an OS crash or power loss can also undo the last
+transactions (synchronous=NORMAL, see _create_engine), as it could before.
 
 Caller numbers are patient data: only a keyed hash (HMAC-SHA256 with CALLER_HASH_KEY) is
 kept, so repeat callers can be counted but not identified. Voicemail audio stays at Twilio;
@@ -26,7 +33,6 @@ A row's ``event``, and what ``detail`` then holds:
   dial            the clinic call ended or never connected (detail: Twilio's DialCallStatus; seconds)
   record          the caller was asked to leave a message after the beep
   recorded        the recording ended (seconds)
-  message         a voicemail was saved (detail: RecordingSid; seconds; recording_url)
   goodbye         the line said goodbye after three tries (detail: why)
   error           something failed and the caller heard an apology
   status          the call ended (detail: Twilio's CallStatus; seconds: the call's length)
@@ -40,20 +46,22 @@ import logging
 import re
 import threading
 import time
+import weakref
 from collections import deque
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
 from flask import Blueprint, Flask, current_app, g, request
-from sqlalchemy import create_engine, delete, event, select
+from sqlalchemy import Table, create_engine, delete, event, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, Row, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
 from . import flow, report, schema, signatures, views
-from .schema import call_steps
+from .schema import call_steps, dropped_steps, voicemail_emails, voicemails
 from .simulator import SIMULATED_CALL
 
 logger = logging.getLogger(__name__)
@@ -66,14 +74,17 @@ bp.before_request(signatures.check_signature)
 SQLITE_BUSY_SECONDS = 0.5
 POSTGRES_CONNECT_SECONDS = 2
 POSTGRES_STATEMENT_MS = 1000
-# After a failed write, skip writes for a while: a dead database must not slow every step.
-PAUSE_AFTER_FAILURE_SECONDS = 10
 # Rows wait at most this long to be written, all of them in one transaction: a transaction
 # per step cost a third of a webhook (see make bench).
 FLUSH_SECONDS = 0.2
-# If the writer falls this far behind (a slow database), a step writes its own row rather
-# than queue more or drop it.
-MAX_QUEUED = 1000
+# While the database is locked, read-only or down, rows wait in memory and the writer tries
+# again this often, with a new connection each time.
+RETRY_SECONDS = 1.0
+# Rows held per process: the heaviest load measured (654 steps/s for the whole server, issue 13)
+# for over 75 s, in about 30 MB. Beyond it, steps are counted, not kept (see report).
+MAX_BUFFERED = 50_000
+# Rows per transaction when a backlog is written.
+BATCH_ROWS = 2000
 
 # A shorter key is guessed by brute force in moments, and with it every hashed number.
 MIN_HASH_KEY_LENGTH = 32
@@ -83,19 +94,22 @@ NO_HASH_KEY_WARNING = (
     "so the report cannot count repeat callers."
 )
 
-_LIMITS = {"call_sid": 64, "detail": 64, "recording_url": 300}
-_WRITTEN = [column.name for column in call_steps.columns if column.name != "id"]
 
 
 class CallLog:
-    """One process's connection to the log: the engine is made, and the database migrated, on first use."""
+    """One process's connection to the log, and the rows it holds until the database takes them.
+    The engine is made, and the database migrated, on first use."""
 
     def __init__(self, url: str):
         self.url = url
         self._engine: Engine | None = None
         self._lock = threading.Lock()
-        self._paused_until = 0.0
-        self._skipped = 0
+        self._buffer: deque[tuple[Table, dict]] = deque()
+        self._flushing = threading.Lock()
+        self._failing = False
+        self._dropped = 0  # steps not kept, not yet counted in the database
+        self._dropped_since: datetime | None = None
+        _logs.add(self)
 
     def engine(self) -> Engine:
         with self._lock:
@@ -105,52 +119,122 @@ class CallLog:
             return self._engine
 
     def write(self, row: dict) -> None:
-        """Queue one row for the writer thread; never raises, whatever the database does."""
-        if time.monotonic() < self._paused_until:
-            self._skipped += 1
+        """Hold one step's row for the writer thread; never raises, never waits for the database."""
+        self._hold(call_steps, row)
+
+    def add_voicemail(self, row: dict) -> None:
+        """Hold a voicemail (one per RecordingSid, however often Twilio posts it) and its e-mail."""
+        self._hold(voicemails, row)
+
+    def _hold(self, table: Table, row: dict) -> None:
+        # Voicemails are few and matter most: always held.
+        if len(self._buffer) >= MAX_BUFFERED and table is call_steps:
+            if not self._dropped:
+                self._dropped_since = row["time_utc"]
+                logger.error("call log: the database has been away too long; %d steps are held in memory "
+                             "and no more are kept (counted in the report) until it is back", len(self._buffer))
+            self._dropped += 1
             return
-        if len(_queued) >= MAX_QUEUED:
-            self.store([row])
-            return
-        _queued.append((self, row))
+        self._buffer.append((table, row))
         _wake_writer()
 
-    def store(self, rows: list[dict]) -> None:
-        """Write ``rows`` now, in one transaction; never raises."""
-        if time.monotonic() < self._paused_until:
-            self._skipped += len(rows)
-            return
-        try:
-            with self.engine().begin() as connection:
-                connection.execute(call_steps.insert(), [_fit(row) for row in rows])
-        except Exception as exc:  # any failure: the caller must not notice
-            self._paused_until = time.monotonic() + PAUSE_AFTER_FAILURE_SECONDS
-            logger.error("call log: cannot write (%s); %d steps lost; calls go on, writes pause for %d s",
-                         _short(exc), len(rows), PAUSE_AFTER_FAILURE_SECONDS)
-            return
-        if self._skipped:
-            logger.warning("call log: writing again; %d steps were not logged", self._skipped)
-            self._skipped = 0
+    @property
+    def held(self) -> int:
+        return len(self._buffer)
+
+    def flush(self) -> bool:
+        """Write what is held, oldest first; True when all of it is in the database. Never raises."""
+        with self._flushing:
+            while self._buffer or self._dropped:
+                batch = [self._buffer.popleft() for _ in range(min(BATCH_ROWS, len(self._buffer)))]
+                dropped = self._dropped
+                try:
+                    self._store(batch, dropped)
+                except Exception as exc:  # locked, read-only, down: keep the rows, try again later
+                    self._buffer.extendleft(reversed(batch))
+                    self._reconnect()
+                    if not self._failing:
+                        self._failing = True
+                        logger.error("call log: cannot write (%s); calls go on, their steps are held in memory "
+                                     "and written when the database is back", _short(exc))
+                    return False
+                self._dropped -= dropped
+            if self._failing:
+                self._failing = False
+                logger.warning("call log: writing again; every step held meanwhile is written")
+            return True
+
+    def _store(self, batch: list[tuple[Table, dict]], dropped: int) -> None:
+        steps = [_fit(row) for table, row in batch if table is call_steps]
+        messages = [row for table, row in batch if table is voicemails]
+        with self.engine().begin() as connection:
+            if steps:
+                connection.execute(call_steps.insert(), steps)
+            insert = _insert_if_new(connection)
+            for message in messages:
+                # A replayed callback finds its voicemail, and its e-mail, already there.
+                message = _fit(message, voicemails)
+                connection.execute(insert(voicemails).values(message)
+                                   .on_conflict_do_nothing(index_elements=["recording_sid"]))
+                connection.execute(insert(voicemail_emails).values(
+                    recording_sid=message["recording_sid"], next_attempt_utc=message["time_utc"])
+                    .on_conflict_do_nothing(index_elements=["recording_sid"]))
+            if dropped:
+                connection.execute(dropped_steps.insert(), {"time_utc": self._dropped_since, "steps": dropped})
+
+    def _reconnect(self) -> None:
+        """A connection that failed may stay broken (a SQLite file opened read-only, a server
+        that restarted): the next try opens new ones."""
+        with self._lock:
+            if self._engine is not None:
+                self._engine.dispose()
 
     def rows(self, since: datetime | None = None) -> list[Row]:
-        flush()  # what this process has queued is part of the log
+        self.flush()  # what this process holds is part of the log
         query = select(call_steps).order_by(call_steps.c.time_utc, call_steps.c.id)
         if since is not None:
             query = query.where(call_steps.c.time_utc >= to_utc(since))
         with self.engine().connect() as connection:
             return list(connection.execute(query))
 
+    def messages(self, since: datetime | None = None) -> list[Row]:
+        """Voicemails in time order, each with when its e-mail was sent (or None)."""
+        self.flush()
+        query = (select(voicemails, voicemail_emails.c.sent_utc)
+                 .join(voicemail_emails, voicemail_emails.c.recording_sid == voicemails.c.recording_sid,
+                       isouter=True)
+                 .order_by(voicemails.c.time_utc, voicemails.c.recording_sid))
+        if since is not None:
+            query = query.where(voicemails.c.time_utc >= to_utc(since))
+        with self.engine().connect() as connection:
+            return list(connection.execute(query))
+
+    def steps_not_logged(self, since: datetime | None = None) -> int:
+        query = select(func.coalesce(func.sum(dropped_steps.c.steps), 0))
+        if since is not None:
+            query = query.where(dropped_steps.c.time_utc >= to_utc(since))
+        with self.engine().connect() as connection:
+            return int(connection.execute(query).scalar()) + self._dropped
+
     def purge(self, before: datetime) -> int:
-        flush()
+        self.flush()
+        cutoff = to_utc(before)
         with self.engine().begin() as connection:
-            return connection.execute(delete(call_steps).where(call_steps.c.time_utc < to_utc(before))).rowcount
+            connection.execute(delete(dropped_steps).where(dropped_steps.c.time_utc < cutoff))
+            connection.execute(delete(voicemail_emails).where(voicemail_emails.c.recording_sid.in_(
+                select(voicemails.c.recording_sid).where(voicemails.c.time_utc < cutoff))))
+            deleted = connection.execute(delete(voicemails).where(voicemails.c.time_utc < cutoff)).rowcount
+            return deleted + connection.execute(delete(call_steps).where(call_steps.c.time_utc < cutoff)).rowcount
+
+
+def _insert_if_new(connection):
+    return {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[connection.dialect.name]
 
 
 # -- the writer: one thread per process, started on the first row -------------------------
 
-_queued: deque[tuple[CallLog, dict]] = deque()
+_logs: weakref.WeakSet[CallLog] = weakref.WeakSet()
 _pending = threading.Event()
-_flushing = threading.Lock()
 _starting = threading.Lock()
 _writer: threading.Thread | None = None
 
@@ -172,19 +256,24 @@ def _write_in_background() -> None:
         _pending.wait()
         time.sleep(FLUSH_SECONDS)  # the steps of the next FLUSH_SECONDS go in the same transaction
         _pending.clear()
-        flush()
+        if not flush():
+            time.sleep(RETRY_SECONDS)
+            _pending.set()
+
+
+def forget() -> None:
+    """Hold nothing more for the logs made so far (tests: the apps of a test that ended)."""
+    _logs.clear()
 
 
 @atexit.register
-def flush() -> None:
-    """Write every queued row now (the writer does this every FLUSH_SECONDS; also at exit)."""
-    with _flushing:
-        batches: dict[CallLog, list[dict]] = {}
-        while _queued:
-            log, row = _queued.popleft()
-            batches.setdefault(log, []).append(row)
-        for log, rows in batches.items():
-            log.store(rows)
+def flush() -> bool:
+    """Write every row this process holds now (the writer does this every FLUSH_SECONDS; also at
+    exit). False if the database did not take them all: they are still held."""
+    written = True
+    for log in list(_logs):
+        written &= log.flush()
+    return written
 
 
 def _create_engine(url: str) -> Engine:
@@ -206,12 +295,17 @@ def _create_engine(url: str) -> Engine:
     return engine
 
 
-def _fit(row: dict) -> dict:
+def _fit(row: dict, table: Table = call_steps) -> dict:
     """Every column (rows of one INSERT must have the same keys), text cut to its column's size and
     without NUL (PostgreSQL refuses it): odd input never fails an INSERT."""
-    fitted = dict.fromkeys(_WRITTEN)
-    for key, value in row.items():
-        fitted[key] = value.replace("\x00", "")[:_LIMITS[key]] if key in _LIMITS and isinstance(value, str) else value
+    fitted = {}
+    for column in table.columns:
+        if column is table.autoincrement_column:
+            continue
+        value = row.get(column.name)
+        if isinstance(value, str):
+            value = value.replace("\x00", "")[:column.type.length]
+        fitted[column.name] = value
     return fitted
 
 
@@ -335,8 +429,10 @@ def voicemail_saved():
     if form.get("RecordingStatus") != "completed" or seconds <= 0 or not form.get("RecordingUrl"):
         logger.info("call %s: empty recording, not kept as a message", form.get("CallSid", "?"))
     else:
-        call_log().write(_row(event="message", detail=form.get("RecordingSid"), seconds=seconds,
-                              recording_url=form.get("RecordingUrl")))
+        call_log().add_voicemail({"recording_sid": form.get("RecordingSid") or form["RecordingUrl"],
+                                  "call_sid": form.get("CallSid", ""), "time_utc": to_utc(views.now()),
+                                  "lang": flow.parse_lang(request.args.get("lang")), "seconds": seconds,
+                                  "recording_url": form["RecordingUrl"]})
     return views.twiml(VoiceResponse())
 
 
@@ -378,10 +474,12 @@ def report_command(since: datetime | None, output: str) -> None:
     zone = script.clinic_hours.zone
     start = since.replace(tzinfo=zone) if since else None
     try:
-        rows = call_log().rows(start)
+        log = call_log()
+        rows, messages, not_logged = log.rows(start), log.messages(start), log.steps_not_logged(start)
     except SQLAlchemyError as exc:
         raise click.ClickException(f"cannot read the call log: {_short(exc)}") from None
-    click.echo(report.render(report.summarise(rows, zone, start, list(script.summaries)), output), nl=False)
+    summary = report.summarise(rows, zone, start, list(script.summaries), messages, not_logged)
+    click.echo(report.render(summary, output), nl=False)
 
 
 @bp.cli.command("purge")

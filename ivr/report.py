@@ -17,7 +17,8 @@ from .views import CONNECTED_DIAL_STATUSES
 
 # The report's language columns: each language, and calls that hung up before choosing one.
 LANGUAGE_NAMES = {**script.LANGUAGE_NAMES, "none": "no choice"}
-# Twilio's callbacks arrive after the caller's last step; they are not steps themselves.
+# Twilio's callbacks arrive after the caller's last step; they are not steps themselves
+# ("message" rows are voicemails from before they had their own table).
 CALLBACK_EVENTS = {"status", "message"}
 
 
@@ -25,8 +26,10 @@ def _local(time_utc: datetime, zone: ZoneInfo) -> datetime:
     return time_utc.replace(tzinfo=UTC).astimezone(zone)
 
 
-def summarise(rows, zone: ZoneInfo, since: datetime | None, topics: list[str]) -> dict:
-    """The report's numbers, from rows in time order. ``topics`` are listed even if nobody chose them."""
+def summarise(rows, zone: ZoneInfo, since: datetime | None, topics: list[str], messages=(),
+              steps_not_logged: int = 0) -> dict:
+    """The report's numbers, from rows in time order. ``topics`` are listed even if nobody chose them.
+    ``messages``: voicemails in time order, with when each was e-mailed (calllog.CallLog.messages)."""
     calls: dict[str, list] = {}
     for row in rows:
         calls.setdefault(row.call_sid, []).append(row)
@@ -38,7 +41,7 @@ def summarise(rows, zone: ZoneInfo, since: datetime | None, topics: list[str]) -
     hung_up: Counter = Counter({topic: 0 for topic in topics})
     transfers: Counter = Counter(answered=0, missed=0, after_hours=0)
     callers: Counter = Counter()
-    durations, voicemails, errors = [], [], 0
+    durations, errors = [], 0
 
     for call_sid, steps in calls.items():
         day = _local(steps[0].time_utc, zone).date().isoformat()
@@ -57,14 +60,6 @@ def summarise(rows, zone: ZoneInfo, since: datetime | None, topics: list[str]) -
                 transfers["answered" if step.detail in CONNECTED_DIAL_STATUSES else "missed"] += 1
             elif step.event == "menu" and step.detail == "clinic_closed":
                 transfers["after_hours"] += 1
-            elif step.event == "message":
-                voicemails.append({
-                    "time": f"{_local(step.time_utc, zone):%Y-%m-%d %H:%M}",
-                    "lang": step.lang or "none",
-                    "seconds": step.seconds,
-                    "recording_sid": step.detail,
-                    "url": step.recording_url,
-                })
             elif step.event == "status":
                 ended = step.detail
                 if step.seconds is not None:
@@ -91,7 +86,15 @@ def summarise(rows, zone: ZoneInfo, since: datetime | None, topics: list[str]) -
         ),
         "transfers": dict(transfers),
         "calls_with_errors": errors,
-        "voicemails": voicemails,
+        "voicemails": [{
+            "time": f"{_local(message.time_utc, zone):%Y-%m-%d %H:%M}",
+            "lang": message.lang or "none",
+            "seconds": message.seconds,
+            "recording_sid": message.recording_sid,
+            "url": message.recording_url,
+            "emailed_at": f"{_local(message.sent_utc, zone):%Y-%m-%d %H:%M}" if message.sent_utc else None,
+        } for message in messages],
+        "steps_not_logged": steps_not_logged,
     }
 
 
@@ -124,10 +127,12 @@ def as_csv(report: dict) -> str:
         writer.writerow(["hung up during summary", topic["topic"], topic["hung_up_during_summary"]])
     for outcome, count in report["transfers"].items():
         writer.writerow(["clinic transfers", outcome.replace("_", " "), count])
-    writer.writerow(["voicemails waiting", "total", len(report["voicemails"])])
+    writer.writerow(["calls", "steps not logged", report["steps_not_logged"]])
+    writer.writerow(["voicemails", "total", len(report["voicemails"])])
+    writer.writerow(["voicemails", "waiting to be e-mailed", sum(not m["emailed_at"] for m in report["voicemails"])])
     for message in report["voicemails"]:
         writer.writerow(["voicemail", f"{message['time']} {LANGUAGE_NAMES[message['lang']]} {message['seconds']} s",
-                         message["url"]])
+                         message["url"], _emailed(message)])
     return out.getvalue()
 
 
@@ -138,6 +143,10 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
         first, *numbers = cells
         lines.append("  ".join([f"{first:<{widths[0]}}"] + [f"{cell:>{w}}" for cell, w in zip(numbers, widths[1:])]))
     return lines
+
+
+def _emailed(message: dict) -> str:
+    return f"e-mailed at {message['emailed_at']}" if message["emailed_at"] else "waiting"
 
 
 def _duration(seconds: int) -> str:
@@ -172,7 +181,11 @@ def as_text(report: dict) -> str:
     if report["calls_with_errors"]:
         lines.append(f"Calls that heard an apology for an error: {report['calls_with_errors']}.")
 
-    lines += ["", f"Voicemails waiting: {len(report['voicemails'])}"]
-    lines += [f"  {m['time']}  {LANGUAGE_NAMES[m['lang']]:<7}  {_duration(m['seconds']):>10}  {m['url']}"
+    if report["steps_not_logged"]:
+        lines.append(f"Call steps not logged (the database was away longer than the line could hold them): "
+                     f"{report['steps_not_logged']}.")
+
+    lines += ["", f"Voicemails: {len(report['voicemails'])}"]
+    lines += [f"  {m['time']}  {LANGUAGE_NAMES[m['lang']]:<7}  {_duration(m['seconds']):>10}  {m['url']}  {_emailed(m)}"
               for m in report["voicemails"]]
     return "\n".join(lines) + "\n"

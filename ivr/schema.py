@@ -3,13 +3,16 @@
 The tables below are what the code reads and writes; the migrations are how a database gets
 them. Every process brings its database to the newest version before it first writes
 (``upgrade``), under a lock so that any number of workers and hosts starting at once do it
-once: PostgreSQL's advisory lock, or SQLite's exclusive transaction on the file itself. A
+once: PostgreSQL's advisory lock, or on SQLite a lock on a file next to the database and an
+exclusive transaction. A
 database already at the newest version costs one query and no lock.
 
 Adding a table or a column: ivr/migrations/README.md.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import threading
 from pathlib import Path
@@ -106,18 +109,38 @@ def upgrade(url: str) -> None:
     with _upgrading:
         if url in _upgraded:
             return
-        engine = _migration_engine(url)
-        try:
-            with engine.connect() as connection:
-                up_to_date = current(connection) == head()
-            if not up_to_date:
-                with engine.begin() as connection:
-                    _lock(connection)
-                    # Another process may have done it while we waited: Alembic reads the version again.
-                    command.upgrade(alembic_config(connection), "head")
-        finally:
-            engine.dispose()
+        with _sqlite_file_lock(url):
+            engine = _migration_engine(url)
+            try:
+                with engine.connect() as connection:
+                    up_to_date = current(connection) == head()
+                if not up_to_date:
+                    with engine.begin() as connection:
+                        _lock(connection)
+                        # Another process may have done it while we waited: Alembic reads the version again.
+                        command.upgrade(alembic_config(connection), "head")
+            finally:
+                engine.dispose()
         _upgraded.add(url)
+
+
+@contextlib.contextmanager
+def _sqlite_file_lock(url: str):
+    """On SQLite, processes also take turns from the first connection on: two of them opening a
+    new file at once can meet SQLite's busy error, which does not wait, while it switches to WAL.
+    (A SQLite file is only ever shared by the processes of one host.)"""
+    parsed = make_url(url)
+    database = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        yield
+        return
+    private_sqlite_file(database)
+    descriptor = os.open(f"{database}-migrating", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # and with it the lock
 
 
 def forget_upgrades() -> None:
@@ -166,7 +189,7 @@ def private_sqlite_file(database: str | None) -> None:
         folder.chmod(0o700)  # whatever the umask
     if path.exists():
         for each in [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]:
-            if each.exists() and each.stat().st_mode & 0o077:
-                each.chmod(0o600)
+            if each.exists() and (mode := each.stat().st_mode) & 0o077:
+                each.chmod(mode & 0o700)
     else:
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))

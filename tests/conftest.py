@@ -77,6 +77,13 @@ def database_url(tmp_path):
 
 
 
+@pytest.fixture(autouse=True)
+def _call_logs_end_with_their_test():
+    # One writer thread per process serves every app's log: an ended test's are not the next one's.
+    yield
+    calllog.forget()
+
+
 @pytest.fixture
 def app(config):
     return create_app(config)

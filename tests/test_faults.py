@@ -100,13 +100,13 @@ def test_call_log_database_locked_does_not_hold_up_the_call(config, tmp_path, mo
     assert database.stat().st_size, "the call log wrote nothing"
     # A webhook that touched the locked database would wait for it: record who writes, and
     # where, instead of timing the webhooks (CI's clock is no measure).
-    writers, store = [], calllog.CallLog.store
+    writers, store = [], calllog.CallLog._store
 
-    def store_and_record(self, rows):
+    def store_and_record(self, *rows):
         writers.append(threading.current_thread())
-        store(self, rows)
+        store(self, *rows)
 
-    monkeypatch.setattr(calllog.CallLog, "store", store_and_record)
+    monkeypatch.setattr(calllog.CallLog, "_store", store_and_record)
     lock = sqlite3.connect(database, isolation_level=None)
     lock.execute("BEGIN EXCLUSIVE")
     try:

@@ -14,7 +14,8 @@ depends_on = None
 
 def upgrade() -> None:
     # Databases from before migrations already have call_steps (made by create_all): keep it.
-    if not sa.inspect(op.get_bind()).has_table("call_steps"):
+    existing_log = sa.inspect(op.get_bind()).has_table("call_steps")
+    if not existing_log:
         op.create_table(
             "call_steps",
             sa.Column("id", sa.Integer, primary_key=True),
@@ -38,6 +39,11 @@ def upgrade() -> None:
         sa.Column("recording_url", sa.String(300)),
     )
     op.create_index("ix_voicemails_time_utc", "voicemails", ["time_utc"])
+    if existing_log:
+        # Voicemails were "message" steps (detail: the RecordingSid), once per callback.
+        op.execute("INSERT INTO voicemails (recording_sid, call_sid, time_utc, lang, seconds, recording_url) "
+                   "SELECT detail, MIN(call_sid), MIN(time_utc), MIN(lang), MAX(seconds), MIN(recording_url) "
+                   "FROM call_steps WHERE event = 'message' AND detail IS NOT NULL GROUP BY detail")
     op.create_table(
         "voicemail_emails",
         sa.Column("recording_sid", sa.String(64),

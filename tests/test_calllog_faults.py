@@ -1,0 +1,160 @@
+"""The call log loses nothing while its database is locked, read-only or down (issue 13's attack):
+rows wait in memory and are written when it is back; beyond the bound they are counted.
+
+Deterministic: the writer is driven by explicit flushes (calllog.flush), never by waiting.
+Runs on SQLite; `make test-postgres` runs it again on a real PostgreSQL.
+"""
+import contextlib
+import json
+
+import pytest
+from sqlalchemy import create_engine, event, func, select
+from sqlalchemy.pool import Pool
+
+from conftest import Call, signed_post
+from ivr import calllog, create_app, schema
+
+RECORDING_URL = "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE7"
+FAULTS = ["locked", "read-only", "down"]
+
+
+@pytest.fixture
+def config(config, database_url):
+    config["DATABASE_URL"] = database_url
+    return config
+
+
+@pytest.fixture
+def log(app):
+    return app.extensions["ivr.calllog"]
+
+
+@contextlib.contextmanager
+def database_fault(fault: str, log: calllog.CallLog):
+    """Break the log's database as the attack did; mend it on leaving."""
+    postgres = log.engine().dialect.name == "postgresql"
+    if fault == "locked":
+        # Another program holds the lock: writes wait for it, then fail.
+        blocker = create_engine(calllog.with_driver(log.url)).connect()
+        if postgres:
+            blocker.exec_driver_sql("LOCK TABLE call_steps IN ACCESS EXCLUSIVE MODE")
+        else:
+            blocker.exec_driver_sql("BEGIN EXCLUSIVE")
+        try:
+            yield
+        finally:
+            blocker.rollback()
+            blocker.close()
+            blocker.engine.dispose()
+        return
+
+    def break_connection(dbapi_connection, _record):
+        if fault == "down":
+            raise ConnectionRefusedError("the database server is down")
+        # Read-only: a connection opened now stays read-only, as a SQLite file opened while it
+        # was read-only does, until it is closed.
+        if postgres:
+            dbapi_connection.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+            dbapi_connection.commit()
+        else:
+            dbapi_connection.execute("PRAGMA query_only = ON")
+
+    event.listen(Pool, "connect", break_connection)
+    log.engine().dispose()  # the connections of before the fault are gone (a restart, a remount)
+    try:
+        yield
+    finally:
+        event.remove(Pool, "connect", break_connection)
+
+
+def calls(app, count: int, voicemail: bool = False) -> int:
+    """``count`` callers who each choose English and a topic (3 steps), and one voicemail."""
+    client = app.test_client()
+    for i in range(count):
+        call = Call(client)
+        call.post("/voice", {"CallSid": f"CA{i}"})
+        call.post(call.heard.gather.get("action"), {"CallSid": f"CA{i}", "Digits": "1"})
+        call.post(call.heard.gather.get("action"), {"CallSid": f"CA{i}", "Digits": "2"})
+    if voicemail:
+        saved(client, "RE7")
+    return 3 * count
+
+
+def saved(client, sid: str):
+    response = signed_post(client, "/ivr/voicemail/saved?lang=es", {
+        "CallSid": "CA-vm", "RecordingSid": sid, "RecordingUrl": RECORDING_URL, "RecordingStatus": "completed",
+        "RecordingDuration": "30"})
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_no_step_is_lost_while_the_database_is_away(app, log, fault, caplog):
+    assert calls(app, 1) and calllog.flush()
+    with database_fault(fault, log):
+        sent = calls(app, 20, voicemail=True)
+        assert not calllog.flush()  # the writer tries, and tries again
+        sent += calls(app, 10)
+        assert not calllog.flush()
+        assert log.held == sent + 1
+    assert calllog.flush()
+    assert len(log.rows()) == 3 + sent
+    assert [message.recording_sid for message in log.messages()] == ["RE7"]
+    assert caplog.text.count("call log: cannot write") == 1
+    assert "call log: writing again" in caplog.text
+
+
+def test_a_connection_broken_by_a_fault_is_replaced(app, log):
+    """The read-only attack: the log never recovered until the workers restarted."""
+    with database_fault("read-only", log):
+        calls(app, 2)
+        assert not calllog.flush()
+    calls(app, 1)
+    assert calllog.flush()
+    assert len(log.rows()) == 9
+
+
+def test_beyond_the_bound_steps_are_counted_logged_once_and_reported(app, log, monkeypatch, caplog):
+    monkeypatch.setattr(calllog, "MAX_BUFFERED", 10)
+    with database_fault("down", log):
+        sent = calls(app, 6, voicemail=True)  # 18 steps: 10 held, 8 counted; the voicemail is held too
+        assert not calllog.flush()
+        assert log.held == 11
+    assert caplog.text.count("no more are kept") == 1
+    assert calllog.flush()
+    assert len(log.rows()) == 10 and len(log.messages()) == 1
+    assert log.steps_not_logged() == sent - 10 == 8
+    runner = app.test_cli_runner()
+    report = json.loads(runner.invoke(args=["report", "--format", "json"]).output)
+    assert report["steps_not_logged"] == 8
+    assert "Call steps not logged (the database was away longer than the line could hold them): 8." in \
+        runner.invoke(args=["report"]).output
+
+
+def test_a_replayed_recording_callback_is_one_voicemail_and_one_email(app, config, log):
+    saved(app.test_client(), "RE7")
+    saved(app.test_client(), "RE7")
+    assert calllog.flush()
+    saved(app.test_client(), "RE7")  # again later, to another worker with its own connection
+    other = create_app(config)
+    saved(other.test_client(), "RE7")
+    assert calllog.flush()
+    assert [message.recording_sid for message in log.messages()] == ["RE7"]
+    with log.engine().connect() as connection:
+        assert connection.execute(select(func.count()).select_from(schema.voicemail_emails)).scalar() == 1
+
+
+def test_the_call_never_waits_for_the_database(app, log, monkeypatch):
+    """A step only hands its row over: a locked database costs the caller nothing."""
+    monkeypatch.setattr(calllog, "_wake_writer", lambda: None)  # no writer: only the request's own work
+    used = []
+
+    def count(*_args):
+        used.append(1)
+
+    with database_fault("locked", log):
+        event.listen(log.engine(), "before_cursor_execute", count)
+        try:
+            calls(app, 3, voicemail=True)
+        finally:
+            event.remove(log.engine(), "before_cursor_execute", count)
+    assert used == [] and log.held == 10

@@ -69,10 +69,12 @@ diagram: install
 	@$(BIN)/flask --app app diagram --update README.md
 
 # Not a test: the seconds a caller listens before each summary, then load on this machine
-# (about a minute). Each prints its numbers and fails if it misses its target (see README).
+# (about a minute), and how well spoken questions are matched. Each prints its numbers and fails
+# if it misses its target (see README).
 bench: install
 	$(BIN)/python bench/time_to_information.py; tti=$$?; \
-	$(BIN)/python bench/run.py && exit $$tti
+	$(BIN)/python bench/questions.py; questions=$$?; \
+	$(BIN)/python bench/run.py && exit $$((tti || questions))
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

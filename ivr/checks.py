@@ -9,8 +9,9 @@ import re
 import unicodedata
 from datetime import UTC, datetime, timedelta
 
+from .questions import NOT_ANSWERED, fold
 from .script import (AGAIN, BACK_KEY, CLINIC, CLINIC_KEY, KEYPAD, LANGUAGE_MENU, LANGUAGE_NAMES, LANGUAGES,
-                     MAX_OPTIONS, VOICEMAIL, Menus, Prompts, Script, Text, normalise)
+                     MAX_OPTIONS, VOICEMAIL, Menus, Prompts, QuestionPrompts, Script, Text, normalise)
 from .script_yaml import Report
 
 # check warns when closed_on lists no day further ahead than this: staff then have two months
@@ -18,7 +19,9 @@ from .script_yaml import Report
 HOLIDAYS_NOTICE = timedelta(days=60)
 
 # Spoken-length budgets, in seconds: a caller listens once and must remember the choices.
-MENU_BUDGET, SUMMARY_BUDGET = 15, 90
+MENU_BUDGET, SUMMARY_BUDGET, ANSWER_BUDGET = 15, 90, 20
+# Question entries name their answer in the call log and in recordings.
+ENTRY_NAME = re.compile(r"[a-z][a-z0-9_]*")
 # Estimated speaking rate of the line's voices, in words a second, the same in both
 # languages: a neural voice reads about 150 words a minute (2.5 a second); the line slows it
 # to 90% (views.SPEAKING_RATE) and pauses after each sentence, which comes to about 2.1.
@@ -300,11 +303,59 @@ def _check_spanish_is_spanish(report: Report, script: Script) -> None:
         found = _ENGLISH_WORDS.search(script.text(prompt_id, "es").replace(_CLINIC_NAME, ""))
         if found:
             kind, _, name = prompt_id.partition(".")
-            loc = {"menu": ("menus", name), "summary": ("summaries", name, "es")}.get(kind, ("prompts", prompt_id, "es"))
+            loc = {"menu": ("menus", name), "summary": ("summaries", name, "es"),
+                   "question": ("questions", "prompts", name, "es"),
+                   "answer": ("questions", "entries", name, "answer", "es")}.get(kind, ("prompts", prompt_id, "es"))
             if loc == ("menus", LANGUAGE_MENU):
                 continue  # each line of the language menu is in its own language
             report(loc, f"the Spanish text says '{found.group()}', an English word: callers who chose "
                    "Spanish should hear only Spanish", warning=True)
+
+
+def _check_questions(report: Report, script: Script) -> None:
+    """questions.yaml: simple entry names, short answers, the same keys in both languages, and
+    examples that lead to one place only."""
+    questions = script.questions
+    if questions is None:
+        return
+    works = set(script.menu("topics").options) | {CLINIC_KEY, BACK_KEY}
+    texts = [(("questions", "prompts", name), getattr(questions.prompts, name)) for name in QuestionPrompts.model_fields]
+    for entry_id, entry in questions.entries.items():
+        loc = ("questions", "entries", entry_id)
+        if not ENTRY_NAME.fullmatch(entry_id):
+            report(loc, f"entry name '{entry_id}' may use only a-z, digits and _ (like heavy_lifting)")
+        texts.append((loc + ("answer",), entry.answer))
+        for lang in LANGUAGES:
+            text = getattr(entry.answer, lang)
+            seconds = spoken_seconds(text)
+            if seconds > ANSWER_BUDGET:
+                report(loc + ("answer", lang), f"about {seconds:.1f} s in {LANGUAGE_NAMES[lang]} "
+                       f"({len(text.split())} words); an answer should take at most {ANSWER_BUDGET} s: "
+                       "shorten it", warning=True)
+    for loc, text in texts:
+        said = {lang: mentioned_keys(getattr(text, lang), lang) for lang in LANGUAGES}
+        if said["en"] != said["es"]:
+            report(loc, f"English tells callers to press {_spoken(said['en'])} but Spanish says "
+                   f"{_spoken(said['es'])}", warning=True)
+        for lang in LANGUAGES:
+            for key in sorted(said[lang] - works):
+                report(loc + (lang,), f"the {LANGUAGE_NAMES[lang]} text says to press {key}, but {key} does "
+                       f"nothing after an answer (keys: {_spoken(works)})", warning=True)
+    index = questions.index
+    for lang in LANGUAGES:
+        owner: dict[str, str] = {}
+        examples = [(NOT_ANSWERED, ("questions", "not_answered", "asked", lang), q)
+                    for q in getattr(questions.not_answered.asked, lang)]
+        examples += [(entry_id, ("questions", "entries", entry_id, "asked", lang), q)
+                     for entry_id, entry in questions.entries.items() for q in getattr(entry.asked, lang)]
+        for label, loc, question in examples:
+            first = owner.setdefault(fold(question), label)
+            if first != label:
+                report(loc, f'"{question}" is listed for both {first} and {label} ({LANGUAGE_NAMES[lang]}): '
+                       "keep it in one place only", warning=True)
+            if index.is_emergency(question, lang):
+                report(loc, f'"{question}" sounds like an emergency (questions.emergency), so callers who ask it '
+                       "hear the emergency sentence, never this answer", warning=True)
 
 
 def run_checks(report: Report, script: Script) -> None:
@@ -314,5 +365,6 @@ def run_checks(report: Report, script: Script) -> None:
     if report.problems:  # the checks below assume every option leads somewhere
         return
     for check in (_check_key_facts, _check_spanish_is_spanish, _check_speech_hints, _check_reachable,
-                  _check_mentioned_keys, _check_lengths, _check_ambiguous_hints, _check_holidays_ahead):
+                  _check_mentioned_keys, _check_lengths, _check_ambiguous_hints, _check_holidays_ahead,
+                  _check_questions):
         check(report, script)

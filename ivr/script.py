@@ -11,7 +11,10 @@ from datetime import date, time
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, StringConstraints, field_validator,
+                      model_validator)
+
+from .questions import QuestionIndex
 
 LANGUAGES = ("en", "es")
 MAX_OPTIONS = 5
@@ -179,6 +182,61 @@ class KeyFacts(_Strict):
     es: list[SpokenText]
 
 
+# -- spoken questions (ivr/menus/questions.yaml) -----------------------------------
+
+
+class Phrases(_Strict):
+    """Words or questions a caller may say, in each language (at least one each)."""
+
+    en: list[SpokenText] = Field(min_length=1)
+    es: list[SpokenText] = Field(min_length=1)
+
+
+class QuestionEntry(_Strict):
+    """One question callers ask, in a few of their ways, and the line's short answer."""
+
+    asked: Phrases
+    answer: Text
+
+
+class QuestionPrompts(_Strict):
+    invite: Text
+    after_answer: Text
+    no_answer: Text
+    emergency: Text
+
+
+class NotAnswered(_Strict):
+    """Questions the article does not answer, and words that mark them."""
+
+    words: Phrases
+    asked: Phrases
+
+
+class Questions(_Strict):
+    """What callers may ask in their own words. The matching index is built here, once per
+    version of the scripts (when they load), never per call."""
+
+    prompts: QuestionPrompts
+    emergency: Phrases
+    not_answered: NotAnswered
+    entries: dict[str, QuestionEntry] = Field(min_length=1)
+    _index: QuestionIndex = PrivateAttr()
+
+    def model_post_init(self, _context) -> None:
+        self._index = QuestionIndex(
+            {entry_id: {lang: getattr(entry.asked, lang) for lang in LANGUAGES}
+             for entry_id, entry in self.entries.items()},
+            {lang: getattr(self.not_answered.asked, lang) for lang in LANGUAGES},
+            {lang: getattr(self.not_answered.words, lang) for lang in LANGUAGES},
+            {lang: getattr(self.emergency, lang) for lang in LANGUAGES},
+        )
+
+    @property
+    def index(self) -> QuestionIndex:
+        return self._index
+
+
 class Script(_Strict):
     """Everything the caller can hear, validated."""
 
@@ -192,6 +250,8 @@ class Script(_Strict):
     clinic_hours: ClinicHours
     # Not spoken: what check makes sure each summary still says (ivr/menus/key_facts.yaml).
     key_facts: dict[str, KeyFacts] = Field(default_factory=dict)
+    # Without questions.yaml the line offers keys and option words only.
+    questions: Questions | None = None
 
     # -- what a caller hears -------------------------------------------------
     def menu(self, menu_id: str) -> Menu:
@@ -204,7 +264,8 @@ class Script(_Strict):
         """The words of one prompt in one language.
 
         Prompt ids: a name from ``prompts`` ("greeting"), "menu.<id>" (intro plus every
-        option line, or "menu.language"), or "summary.<topic>".
+        option line, or "menu.language"), "summary.<topic>", "question.<name>" (a sentence
+        around the answers, e.g. "question.no_answer") or "answer.<entry>".
         """
         kind, _, name = prompt_id.partition(".")
         if kind == "menu" and name == LANGUAGE_MENU:
@@ -219,6 +280,10 @@ class Script(_Strict):
             return " ".join(lines)
         if kind == "summary":
             return getattr(self.summaries[name], lang)
+        if kind == "question":
+            return getattr(getattr(self.questions.prompts, name), lang)
+        if kind == "answer":
+            return getattr(self.questions.entries[name].answer, lang)
         return getattr(getattr(self.prompts, prompt_id), lang)
 
     def prompt_ids(self) -> list[str]:
@@ -228,6 +293,8 @@ class Script(_Strict):
             + [f"menu.{LANGUAGE_MENU}"]
             + [f"menu.{m}" for m in Menus.model_fields]
             + [f"summary.{s}" for s in self.summaries]
+            + ([f"question.{p}" for p in QuestionPrompts.model_fields]
+               + [f"answer.{e}" for e in self.questions.entries] if self.questions else [])
         )
 
 def normalise(words: str) -> str:

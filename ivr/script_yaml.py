@@ -106,7 +106,9 @@ _LineLoader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.const
 def _prompt_name(loc: tuple) -> str:
     """A staff-readable name for a place in the scripts, e.g. "menus.topics"."""
     parts = [str(p) for p in loc]
-    depth = 2 if parts and parts[0] in ("menus", "prompts", "summaries") else 1
+    depth = 2 if parts and parts[0] in ("menus", "prompts", "summaries", "questions") else 1
+    if parts[:2] == ["questions", "entries"]:
+        depth = 3  # "questions.entries.driving"
     return ".".join(parts[:depth]) or "(file)"
 
 

@@ -88,7 +88,8 @@ class Answer:
 class _Language:
     """The index of one language's examples."""
 
-    def __init__(self, lang: str, examples: list[tuple[str, str]], declining: list[str], emergency: list[str]):
+    def __init__(self, lang: str, examples: list[tuple[str, str]], declining: list[str], emergency: list[str],
+                 same_words: list[list[str]] = ()):
         self.lang = lang
         self.stemmer = snowballstemmer.stemmer(STEMMERS[lang])
         self._stems: dict[str, str] = {}
@@ -97,9 +98,20 @@ class _Language:
         self._openers = re.compile(r"^(?:(?:" + "|".join(re.escape(o) for o in openers) + r")(?: |$))+")
         # Words the line knows, which speech-recognition repairs never change.
         self.known_stems = sorted({stem for text in [text for _, text in examples] + declining + emergency
+                                   + [words for group in same_words for words in group]
                                    for stem in self._stemmed(self._plain(text))})
         self._known = set(self.known_stems)
-        documents = [self._features(self._stemmed(self._plain(text))) for _, text in examples]
+        # Words callers use for the same thing all count as the first of their group.
+        self._same: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+        for group in same_words:
+            canonical = "=" + fold(group[0])
+            for words in group:
+                stems = tuple(self._stemmed(fold(words).split()))
+                if stems:
+                    self._same.setdefault(stems[0], []).append((stems, canonical))
+        for variants in self._same.values():
+            variants.sort(key=lambda variant: -len(variant[0]))  # "pick up" before "pick"
+        documents = [self._features(self._canonical(self._stemmed(self._plain(text)))) for _, text in examples]
         self.labels = [label for label, _ in examples]
         self.light = light = set(self._stemmed(sorted(LIGHT_WORDS[lang])))
         df = Counter(stem for document in documents for stem in document)
@@ -143,6 +155,20 @@ class _Language:
     def _plain(self, text: str) -> list[str]:
         words = [word for word in fold(text).split() if word not in self._hesitations]
         return self._openers.sub("", " ".join(words)).split()
+
+    def _canonical(self, stems: list[str]) -> list[str]:
+        """Stems with each same_words phrase replaced by its group's first word."""
+        out, i = [], 0
+        while i < len(stems):
+            for variant, canonical in self._same.get(stems[i], ()):
+                if tuple(stems[i:i + len(variant)]) == variant:
+                    out.append(canonical)
+                    i += len(variant)
+                    break
+            else:
+                out.append(stems[i])
+                i += 1
+        return out
 
     def _features(self, stems: list[str]) -> Counter:
         """Each stem, and each pair of stems in a row."""
@@ -195,7 +221,7 @@ class _Language:
             return None, 0.0
         if _contains(stems, self.declining):
             return NOT_ANSWERED, 1.0
-        query = self._features(stems)
+        query = self._features(self._canonical(stems))
         weights = {feature: tf * self._weight(feature) for feature, tf in query.items()}
         norm = math.sqrt(sum(w * w for w in weights.values()))
         dots: dict[int, float] = {}
@@ -222,17 +248,19 @@ class QuestionIndex:
 
     ``entries``: entry id -> language -> example questions. ``not_answered``: language -> questions
     the line must not answer; ``declining``: language -> words that mark such a question ("cost");
-    ``emergency``: language -> words that sound like an emergency.
+    ``emergency``: language -> words that sound like an emergency; ``same_words``: language ->
+    groups of words callers use for the same thing ("lift", "carry", "pick up").
     """
 
     def __init__(self, entries: dict[str, dict[str, list[str]]], not_answered: dict[str, list[str]],
-                 declining: dict[str, list[str]], emergency: dict[str, list[str]], threshold: float = THRESHOLD):
+                 declining: dict[str, list[str]], emergency: dict[str, list[str]],
+                 same_words: dict[str, list[list[str]]] | None = None, threshold: float = THRESHOLD):
         self.threshold = threshold
         languages = {lang for entry in entries.values() for lang in entry} | set(not_answered)
         self._by_lang = {
             lang: _Language(lang, [(entry, text) for entry, texts in entries.items() for text in texts.get(lang, [])]
                             + [(NOT_ANSWERED, text) for text in not_answered.get(lang, [])],
-                            declining.get(lang, []), emergency.get(lang, []))
+                            declining.get(lang, []), emergency.get(lang, []), (same_words or {}).get(lang, []))
             for lang in languages
         }
 

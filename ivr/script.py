@@ -213,6 +213,13 @@ class NotAnswered(_Strict):
     asked: Phrases
 
 
+class SameWords(_Strict):
+    """Groups of words callers use for the same thing, in each language."""
+
+    en: list[Annotated[list[SpokenText], Field(min_length=2)]]
+    es: list[Annotated[list[SpokenText], Field(min_length=2)]]
+
+
 class Questions(_Strict):
     """What callers may ask in their own words. The matching index is built here, once per
     version of the scripts (when they load), never per call."""
@@ -220,6 +227,7 @@ class Questions(_Strict):
     prompts: QuestionPrompts
     emergency: Phrases
     not_answered: NotAnswered
+    same_words: SameWords
     entries: dict[str, QuestionEntry] = Field(min_length=1)
     _index: QuestionIndex = PrivateAttr()
 
@@ -230,6 +238,7 @@ class Questions(_Strict):
             {lang: getattr(self.not_answered.asked, lang) for lang in LANGUAGES},
             {lang: getattr(self.not_answered.words, lang) for lang in LANGUAGES},
             {lang: getattr(self.emergency, lang) for lang in LANGUAGES},
+            {lang: getattr(self.same_words, lang) for lang in LANGUAGES},
         )
 
     @property

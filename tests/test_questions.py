@@ -96,7 +96,7 @@ def _score(index, cases, lang):
 # Measured on the evaluation set, which is never tuned on. The targets are 90 % right and
 # no out-of-scope question answered; these are the floors the matcher holds today (see
 # bench/questions.py and the README), so that a change cannot make it worse unnoticed.
-EVALUATION_FLOORS = {"en": (0.73, 1), "es": (0.80, 3)}
+EVALUATION_FLOORS = {"en": (0.76, 1), "es": (0.78, 3)}
 
 
 @pytest.mark.parametrize("lang", ["en", "es"])

@@ -39,6 +39,9 @@ def create_app(config: dict | None = None) -> Flask:
         # The call log (ivr/calllog.py): instance/calls.sqlite3 unless DATABASE_URL names a database.
         DATABASE_URL=os.environ.get("DATABASE_URL", ""),
         CALLER_HASH_KEY=os.environ.get("CALLER_HASH_KEY", ""),
+        # Keep the words of questions the line could not answer, so staff can add entries (off:
+        # callers may say their name or their condition).
+        QUESTION_LOG=os.environ.get("QUESTION_LOG") == "1",
         # What time it is (tests freeze it).
         CLOCK=utc_now,
     )

@@ -34,6 +34,8 @@ A row's ``event``, and what ``detail`` then holds:
   record          the caller was asked to leave a message after the beep
   recorded        the recording ended (seconds)
   goodbye         the line said goodbye after three tries (detail: why)
+  question        the caller asked a question (detail: the entry that answered it, "unanswered" or
+                  "emergency"; asked: the words, only unanswered ones and only with QUESTION_LOG=1)
   error           something failed and the caller heard an apology
   status          the call ended (detail: Twilio's CallStatus; seconds: the call's length)
 """
@@ -60,7 +62,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
-from . import flow, report, schema, signatures, views
+from . import asking, flow, report, schema, signatures, views
 from .schema import call_steps, dropped_steps, voicemail_emails, voicemails
 from .simulator import SIMULATED_CALL
 
@@ -384,6 +386,11 @@ def _describe(step: flow.Step | None) -> dict:
             return {"event": "record"}
         case flow.Goodbye(lead=lead):
             return {"event": "goodbye", "detail": lead}
+        case asking.Answer(entry=entry, words=words):
+            keep = entry is None and current_app.config["QUESTION_LOG"]
+            return {"event": "question", "detail": step.logged_as, "asked": words if keep else None}
+        case asking.Emergency():
+            return {"event": "question", "detail": "emergency"}
     return {"event": request.endpoint.rpartition(".")[2]}
 
 
@@ -478,7 +485,8 @@ def report_command(since: datetime | None, output: str) -> None:
         rows, messages, not_logged = log.rows(start), log.messages(start), log.steps_not_logged(start)
     except SQLAlchemyError as exc:
         raise click.ClickException(f"cannot read the call log: {_short(exc)}") from None
-    summary = report.summarise(rows, zone, start, list(script.summaries), messages, not_logged)
+    summary = report.summarise(rows, zone, start, list(script.summaries), messages, not_logged,
+                                list(script.questions.entries) if script.questions else [])
     click.echo(report.render(summary, output), nl=False)
 
 

@@ -27,9 +27,10 @@ def _local(time_utc: datetime, zone: ZoneInfo) -> datetime:
 
 
 def summarise(rows, zone: ZoneInfo, since: datetime | None, topics: list[str], messages=(),
-              steps_not_logged: int = 0) -> dict:
-    """The report's numbers, from rows in time order. ``topics`` are listed even if nobody chose them.
-    ``messages``: voicemails in time order, with when each was e-mailed (calllog.CallLog.messages)."""
+              steps_not_logged: int = 0, entries: list[str] = ()) -> dict:
+    """The report's numbers, from rows in time order. ``topics`` and question ``entries`` are listed
+    even if nobody chose or asked them. ``messages``: voicemails in time order, with when each was
+    e-mailed (calllog.CallLog.messages)."""
     calls: dict[str, list] = {}
     for row in rows:
         calls.setdefault(row.call_sid, []).append(row)
@@ -42,6 +43,9 @@ def summarise(rows, zone: ZoneInfo, since: datetime | None, topics: list[str], m
     transfers: Counter = Counter(answered=0, missed=0, after_hours=0)
     callers: Counter = Counter()
     durations, errors = [], 0
+    # Questions: by the entry that answered them, "unanswered" or "emergency" (calllog's detail).
+    asked: Counter = Counter({entry: 0 for entry in entries})
+    unanswered_words: list[str] = []
 
     for call_sid, steps in calls.items():
         day = _local(steps[0].time_utc, zone).date().isoformat()
@@ -60,6 +64,10 @@ def summarise(rows, zone: ZoneInfo, since: datetime | None, topics: list[str], m
                 transfers["answered" if step.detail in CONNECTED_DIAL_STATUSES else "missed"] += 1
             elif step.event == "menu" and step.detail == "clinic_closed":
                 transfers["after_hours"] += 1
+            elif step.event == "question":
+                asked[step.detail] += 1
+                if step.asked:
+                    unanswered_words.append(step.asked)
             elif step.event == "status":
                 ended = step.detail
                 if step.seconds is not None:
@@ -95,6 +103,12 @@ def summarise(rows, zone: ZoneInfo, since: datetime | None, topics: list[str], m
             "emailed_at": f"{_local(message.sent_utc, zone):%Y-%m-%d %H:%M}" if message.sent_utc else None,
         } for message in messages],
         "steps_not_logged": steps_not_logged,
+        "questions": [{"entry": entry, "asked": count} for entry, count in sorted(
+            ((e, n) for e, n in asked.items() if e not in ("unanswered", "emergency")),
+            key=lambda item: (-item[1], item[0]))],
+        "questions_unanswered": asked["unanswered"],
+        "questions_emergency": asked["emergency"],
+        "unanswered_words": unanswered_words,
     }
 
 
@@ -128,6 +142,12 @@ def as_csv(report: dict) -> str:
     for outcome, count in report["transfers"].items():
         writer.writerow(["clinic transfers", outcome.replace("_", " "), count])
     writer.writerow(["calls", "steps not logged", report["steps_not_logged"]])
+    for question in report["questions"]:
+        writer.writerow(["questions answered", question["entry"], question["asked"]])
+    writer.writerow(["questions", "unanswered", report["questions_unanswered"]])
+    writer.writerow(["questions", "sounded like an emergency", report["questions_emergency"]])
+    for words in report["unanswered_words"]:
+        writer.writerow(["unanswered question", words, 1])
     writer.writerow(["voicemails", "total", len(report["voicemails"])])
     writer.writerow(["voicemails", "waiting to be e-mailed", sum(not m["emailed_at"] for m in report["voicemails"])])
     for message in report["voicemails"]:
@@ -184,6 +204,14 @@ def as_text(report: dict) -> str:
     if report["steps_not_logged"]:
         lines.append(f"Call steps not logged (the database was away longer than the line could hold them): "
                      f"{report['steps_not_logged']}.")
+
+    lines += [""] + _table(["Questions asked, by the entry that answered", "asked"],
+                           [[q["entry"], q["asked"]] for q in report["questions"]])
+    lines.append(f"Questions without an answer: {report['questions_unanswered']}. "
+                 f"Questions that sounded like an emergency: {report['questions_emergency']}.")
+    if report["unanswered_words"]:
+        lines.append("What callers asked that had no answer (QUESTION_LOG=1):")
+        lines += [f"  {words}" for words in report["unanswered_words"]]
 
     lines += ["", f"Voicemails: {len(report['voicemails'])}"]
     lines += [f"  {m['time']}  {LANGUAGE_NAMES[m['lang']]:<7}  {_duration(m['seconds']):>10}  {m['url']}  {_emailed(m)}"

@@ -45,6 +45,8 @@ call_steps = Table(
     Column("detail", String(64)),
     Column("seconds", Integer),
     Column("recording_url", String(300)),
+    # What the caller asked, for a question nothing answered, and only with QUESTION_LOG=1.
+    Column("asked", String(200)),
 )
 
 # One row per recording, whatever number of times Twilio posts its callback.

@@ -196,3 +196,58 @@ def test_every_answer_is_a_prompt_the_audio_build_records():
     ids = script.prompt_ids()
     assert "answer.heavy_lifting" in ids and "question.no_answer" in ids
     assert script.text("answer.heavy_lifting", "es").startswith("No levante objetos pesados")
+
+
+# -- the report --------------------------------------------------------------------------------
+
+
+def test_the_report_counts_questions_per_entry_and_unanswered():
+    from datetime import datetime
+    from types import SimpleNamespace
+    from zoneinfo import ZoneInfo
+
+    from ivr import report
+
+    def row(detail, asked=None):
+        return SimpleNamespace(call_sid="CA1", time_utc=datetime(2026, 11, 2, 16), caller_hash=None, lang="en",
+                               event="question", detail=detail, seconds=None, recording_url=None, asked=asked)
+
+    rows = [row("heavy_lifting"), row("heavy_lifting"), row("unanswered", "how much is parking"),
+            row("unanswered"), row("emergency"), row("rest")]
+    summary = report.summarise(rows, ZoneInfo("America/Chicago"), None, ["recovery"],
+                               entries=["rest", "heavy_lifting", "driving"])
+    assert summary["questions"] == [{"entry": "heavy_lifting", "asked": 2}, {"entry": "rest", "asked": 1},
+                                    {"entry": "driving", "asked": 0}]
+    assert summary["questions_unanswered"] == 2 and summary["questions_emergency"] == 1
+    assert summary["unanswered_words"] == ["how much is parking"]
+    text = report.render(summary, "text")
+    assert "Questions without an answer: 2. Questions that sounded like an emergency: 1." in text
+    assert "  how much is parking" in text
+    assert ["questions answered", "heavy_lifting", "2"] in [line.split(",") for line in
+                                                           report.render(summary, "csv").splitlines()]
+
+
+# -- option words or a question (ivr/asking.py) --------------------------------------------------
+
+TOPIC_WORDS = {"en": ["recovery", "after the procedure", "risks", "operator", "clinic", "person", "back"],
+               "es": ["recuperación", "riesgos", "operador", "clínica", "persona", "regresar"]}
+
+
+@pytest.mark.parametrize("lang, said", [
+    ("en", "recovery"), ("en", "Recovery, please."), ("en", "tell me about the risks"), ("en", "um operator"),
+    ("en", "I want to talk to a person"), ("en", "2"), ("es", "recuperación"), ("es", "operador"),
+    ("es", "quiero saber de los riesgos por favor"), ("es", "quiero hablar con una persona"),
+])
+def test_words_that_only_name_an_option_choose_it(lang, said):
+    from ivr.asking import only_option_words
+    assert only_option_words(said, lang, TOPIC_WORDS[lang])
+
+
+@pytest.mark.parametrize("lang, said", [
+    ("en", "when can i drive after the procedure"), ("en", "is it done in a clinic"),
+    ("en", "what are the risks of the cement leaking"), ("es", "se hace en la clínica"),
+    ("es", "cuánto dura la recuperación"),
+])
+def test_a_question_with_option_words_is_a_question(lang, said):
+    from ivr.asking import only_option_words
+    assert not only_option_words(said, lang, TOPIC_WORDS[lang])

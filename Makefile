@@ -20,10 +20,9 @@ run: install
 	IVR_DEV_INSECURE=1 CLINIC_PHONE_NUMBER=$${CLINIC_PHONE_NUMBER:-+12145550100} \
 		$(BIN)/flask --app app run --port $(PORT)
 
-# Record every prompt with gTTS into audio/ (needs internet; see audio/README.md).
-# Building reads the scripts only, so no Twilio token is needed here.
+# Record every prompt with gTTS into audio/ (needs internet; see audio/README.md). No Twilio token needed.
 audio: install
-	IVR_DEV_INSECURE=1 $(BIN)/flask --app app build-audio
+	$(BIN)/flask --app app build-audio
 
 test: install browser
 	$(BIN)/python -m pytest

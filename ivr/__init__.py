@@ -18,6 +18,16 @@ PREVIEW_WARNING = (
     "The /preview page is on: anyone who can reach this server can walk the line with it (it has "
     "no login). Turn it on only on a laptop or a staging copy."
 )
+# The number `make run` and `make simulate` use, and that the docs show: it is no clinic's.
+DEMO_CLINIC_NUMBER = "+12145550100"
+NO_CLINIC_NUMBER_WARNING = (
+    "CLINIC_PHONE_NUMBER is not set: key 0 cannot reach the clinic (callers hear that it is unavailable "
+    "and may leave a voicemail). Set it to the clinic's number, like +12145550123 (see .env.example)."
+)
+DEMO_CLINIC_NUMBER_WARNING = (
+    f"CLINIC_PHONE_NUMBER is the demo number {DEMO_CLINIC_NUMBER}: key 0 would transfer callers to a "
+    "number that is not the clinic's. Set it to the clinic's number (see .env.example)."
+)
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -44,6 +54,9 @@ def create_app(config: dict | None = None) -> Flask:
         QUESTION_LOG=os.environ.get("QUESTION_LOG") == "1",
         # What time it is (tests freeze it).
         CLOCK=utc_now,
+        # False for a staff command (flask report, build-audio ...; see app.py): it answers no calls,
+        # so it needs no Twilio token, has no preview page and warns about neither.
+        SERVES_CALLS=True,
     )
     app.config.update(config or {})
     # Flask shows only warnings unless told otherwise; the line's INFO lines (such as "scripts
@@ -51,13 +64,21 @@ def create_app(config: dict | None = None) -> Flask:
     if not app.debug:
         app.logger.setLevel(logging.INFO)
 
-    if not app.config["TWILIO_AUTH_TOKEN"]:
+    serves_calls = app.config["SERVES_CALLS"]
+    dev_mode = not app.config["TWILIO_AUTH_TOKEN"]
+    if serves_calls and dev_mode:
         if not app.config["IVR_DEV_INSECURE"]:
             raise RuntimeError(
                 "TWILIO_AUTH_TOKEN is not set, so Twilio's signatures cannot be checked. "
                 "Set it (see .env.example), or set IVR_DEV_INSECURE=1 for local development only."
             )
         app.logger.warning(INSECURE_WARNING)
+    # Dev mode uses the demo number on purpose (make run); a server with a token must not.
+    if serves_calls and not dev_mode:
+        if not app.config["CLINIC_PHONE_NUMBER"]:
+            app.logger.warning(NO_CLINIC_NUMBER_WARNING)
+        elif app.config["CLINIC_PHONE_NUMBER"] == DEMO_CLINIC_NUMBER:
+            app.logger.warning(DEMO_CLINIC_NUMBER_WARNING)
 
     # Invalid scripts stop start-up here, with file:line messages, instead of breaking calls.
     # Later edits are picked up by the store, only if they are valid (views.script()).
@@ -70,7 +91,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(calllog.bp)
     app.register_blueprint(ops.bp)
     # Dev mode with a real token set is a staging copy: the preview stays off unless asked for.
-    if app.config["IVR_PREVIEW"] or not app.config["TWILIO_AUTH_TOKEN"]:
+    if serves_calls and (app.config["IVR_PREVIEW"] or dev_mode):
         from . import preview
 
         app.logger.warning(PREVIEW_WARNING)

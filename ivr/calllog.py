@@ -218,6 +218,14 @@ class CallLog:
         with self.engine().connect() as connection:
             return int(connection.execute(query).scalar()) + self._dropped
 
+    def count_before(self, before: datetime) -> int:
+        """The rows purge(before) would delete."""
+        self.flush()
+        cutoff = to_utc(before)
+        with self.engine().connect() as connection:
+            return sum(connection.execute(select(func.count()).select_from(table).where(table.c.time_utc < cutoff))
+                       .scalar_one() for table in (voicemails, call_steps))
+
     def purge(self, before: datetime) -> int:
         self.flush()
         cutoff = to_utc(before)
@@ -353,7 +361,7 @@ def _set_up(state) -> None:
         schema.upgrade(url)
     except Exception as exc:  # the line still answers; the first write tries again
         logger.error("call log: cannot prepare the database (%s); calls go on, the log tries again", _short(exc))
-    if not state.app.config["CALLER_HASH_KEY"]:
+    if not state.app.config["CALLER_HASH_KEY"] and state.app.config["SERVES_CALLS"]:
         state.app.logger.warning(NO_HASH_KEY_WARNING)
 
 
@@ -493,18 +501,26 @@ def report_command(since: datetime | None, output: str) -> None:
 @bp.cli.command("purge")
 @click.option("--older-than", "older_than", required=True, metavar="DAYS",
               help='Delete call log rows older than this many days, e.g. "90d".')
-def purge_command(older_than: str) -> None:
-    """Delete call log rows older than a number of days."""
+@click.option("--yes", is_flag=True, help="Delete without asking (for cron and scripts).")
+def purge_command(older_than: str, yes: bool) -> None:
+    """Delete call log rows older than a number of days (says how many, and asks first)."""
     match = re.fullmatch(r"(\d+)d?", older_than.strip())
     if not match:
         raise click.BadParameter(f'write a number of days, like "90d", not "{older_than}"',
                                  param_hint="--older-than")
     days = int(match.group(1))
+    if days == 0 and not yes:
+        raise click.BadParameter('"0d" deletes the whole call log; add --yes if that is really what you want',
+                                 param_hint="--older-than")
     cutoff = views.now() - timedelta(days=days)
+    local = cutoff.astimezone(views.script().clinic_hours.zone)
     try:
-        deleted = call_log().purge(cutoff)
+        count = call_log().count_before(cutoff)
+        if count and not yes:
+            click.confirm(f"Delete {count} call log rows from before {local:%Y-%m-%d %H:%M} ({days} days ago)?",
+                          abort=True)
+        deleted = call_log().purge(cutoff) if count else 0
     except SQLAlchemyError as exc:
         raise click.ClickException(f"cannot purge the call log: {_short(exc)}") from None
-    local = cutoff.astimezone(views.script().clinic_hours.zone)
     click.echo(f"Deleted {deleted} call log rows from before {local:%Y-%m-%d %H:%M} ({days} days ago).")
     click.echo("Voicemail recordings stay in the Twilio account until they are deleted there.")

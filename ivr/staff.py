@@ -84,12 +84,14 @@ class Answers:
 
     def __init__(self, keys: str | None):
         self.scripted = keys.split(",") if keys is not None else None
+        # One stream for the whole call: keys piped in (printf '1\n2\n' | ...) are read ahead.
+        self.typed = click.get_text_stream("stdin") if keys is None else None
 
     def next(self, wait: dict) -> str | None:
         """The next answer for ``wait``, or None when the caller hangs up."""
         if self.scripted is None:
             click.echo("> ", nl=False)
-            line = click.get_text_stream("stdin").readline()
+            line = self.typed.readline()
             return line.strip() if line else None
         choices = {"dial": DIAL_OUTCOMES, "record": RECORD_OUTCOMES}.get(wait["verb"])
         if choices is not None and (not self.scripted or self.scripted[0] not in choices):
@@ -144,7 +146,7 @@ def simulate(lang: str | None, keys: str | None, clinic_time: datetime | None, m
     try:
         # Simulated calls stay out of the call log, so its caller-number key is never used.
         app = create_app({"TWILIO_AUTH_TOKEN": secrets.token_hex(16), "PUBLIC_BASE_URL": SIMULATOR_URL,
-                          "MENUS_DIR": menus_dir, "CALLER_HASH_KEY": secrets.token_hex(16)})
+                          "MENUS_DIR": menus_dir, "CALLER_HASH_KEY": secrets.token_hex(16), "SERVES_CALLS": False})
     except ScriptError as error:
         print_problems(error.problems)
         click.echo("The scripts have errors, so the line would not start: fix them first (make check).")

@@ -332,11 +332,33 @@ def test_report_rejects_a_bad_date(app):
 
 def test_purge_deletes_old_rows_only(seeded):
     at(seeded, "2027-02-01 09:00")  # 90 days after 2026-11-03 19:00 is 2027-02-01 19:00
-    output = run(seeded, "purge", "--older-than", "90d")
-    assert "Deleted" in output and "Twilio" in output
+    deleted = len([row for row in log_rows(seeded) if row.call_sid not in ("CA-d", "CA-e")])
+    result = seeded.test_cli_runner().invoke(args=["purge", "--older-than", "90d"], input="y\n")
+    assert result.exit_code == 0, result.output
+    assert f"Delete {deleted} call log rows from before 2026-11-03 09:00 (90 days ago)? [y/N]: y" in result.output
+    assert f"Deleted {deleted} call log rows" in result.output and "Twilio" in result.output
     assert {row.call_sid for row in log_rows(seeded)} == {"CA-d", "CA-e"}
     at(seeded, "2027-02-02 09:00")
-    run(seeded, "purge", "--older-than", "90")
+    run(seeded, "purge", "--older-than", "90", "--yes")
+    assert log_rows(seeded) == []
+
+
+def test_purge_asks_first_and_keeps_everything_on_no(seeded):
+    at(seeded, "2027-02-01 09:00")
+    before = log_rows(seeded)
+    for answer in ("n\n", ""):  # "no", or nobody to answer (a script without --yes)
+        result = seeded.test_cli_runner().invoke(args=["purge", "--older-than", "90d"], input=answer)
+        assert result.exit_code == 1 and "Aborted" in result.output
+    assert log_rows(seeded) == before
+
+
+def test_purge_of_everything_needs_yes(seeded):
+    at(seeded, "2027-02-01 09:00")
+    before = log_rows(seeded)
+    result = seeded.test_cli_runner().invoke(args=["purge", "--older-than", "0d"], input="y\n")
+    assert result.exit_code == 2 and '"0d" deletes the whole call log; add --yes' in result.output
+    assert log_rows(seeded) == before
+    run(seeded, "purge", "--older-than", "0d", "--yes")
     assert log_rows(seeded) == []
 
 

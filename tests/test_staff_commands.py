@@ -140,11 +140,11 @@ def test_check_a_folder_without_scripts(tmp_path):
     assert f"{tmp_path}:1: (folder): no .yaml script files found" in result.output
 
 
-def flask(*args):
+def flask(*args, input=None):
     """The real `flask` command, as staff run it, without a Twilio token."""
     env = {k: v for k, v in os.environ.items() if k not in ("TWILIO_AUTH_TOKEN", "IVR_DEV_INSECURE")}
     return subprocess.run([sys.executable, "-m", "flask", "--app", "app", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, input=input)
 
 
 def test_flask_check_works_without_a_token_and_on_scripts_the_app_refuses():
@@ -393,3 +393,42 @@ def test_the_staff_guide_quotes_real_messages():
         assert line in run(check, "--menus", FIXTURES / fixture).output.splitlines(), line
     shipped = guide.split("For the shipped scripts it prints:\n\n```\n", 1)[1].split("```", 1)[0]
     assert shipped == run_on_fixture(check).output.replace(str(MENUS), "ivr/menus")
+
+
+def test_flask_simulate_reads_keys_from_a_pipe():
+    # printf '1\n2\n*\n' | make simulate: every key, not only the first.
+    result = flask("simulate", "--menus", "tests/fixtures/menus", input="1\n2\n*\n")
+    assert result.returncode == 0, result.stderr
+    said = [line.removeprefix("> ") for line in result.stdout.splitlines() if line.startswith("> ")]
+    assert said == ["Caller presses 1.", "Caller presses 2.", "Caller presses *.", "Caller hangs up."]
+
+
+def test_simulate_plays_the_after_summary_menu_after_a_summary():
+    result = run_on_fixture(simulate, "--lang", "en", "--keys", "2")
+    lines = result.output.splitlines()
+    summary = next(n for n, line in enumerate(lines) if line.startswith("Line [en-US]: Here is what to expect"))
+    assert lines[summary + 1] == ("Line [en-US]: To hear this again, press 1. To go back to the topics, press star. "
+                                  "To speak with the clinic, press 0.")
+    assert lines[summary + 2] == "    keys: 1 0 *"
+
+
+# -- start-up ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("number,warning", [
+    ("", "CLINIC_PHONE_NUMBER is not set: key 0 cannot reach the clinic"),
+    ("+12145550100", "CLINIC_PHONE_NUMBER is the demo number +12145550100: key 0 would transfer callers to a "
+                     "number that is not the clinic's"),
+    ("+12145550123", None),
+])
+def test_start_up_warns_about_a_missing_or_demo_clinic_number(caplog, number, warning):
+    create_app({"TWILIO_AUTH_TOKEN": "t", "CLINIC_PHONE_NUMBER": number, "MENUS_DIR": MENUS})
+    warned = [r.getMessage() for r in caplog.records if "CLINIC_PHONE_NUMBER" in r.getMessage()]
+    assert [w for w in warned if w.startswith(warning)] if warning else not warned, warned
+    assert all(r.levelname == "WARNING" for r in caplog.records if "CLINIC_PHONE_NUMBER" in r.getMessage())
+
+
+def test_env_example_leaves_the_clinic_number_blank():
+    lines = (ROOT / ".env.example").read_text(encoding="utf-8").splitlines()
+    assert "CLINIC_PHONE_NUMBER=" in lines
+    assert lines[lines.index("CLINIC_PHONE_NUMBER=") - 1].startswith("#")

@@ -1,0 +1,100 @@
+"""Every staff command line in README.md and docs/editing-scripts.md runs as written: without a
+Twilio token, without a warning that does not concern it, with its documented exit code.
+
+The lines are read from the documents, so a command added there is tested here. They run in this
+process through Flask's own command line (``flask --app app ...``), as from a fresh clone: no
+TWILIO_AUTH_TOKEN, no IVR_DEV_INSECURE. gTTS is answered offline (tests/test_audio.py), and the
+scripts are the copy in tests/fixtures/menus.
+"""
+import logging
+import re
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from flask.cli import cli
+
+import ivr
+from conftest import FIXTURE_MENUS
+from ivr import staff
+from test_audio import google  # noqa: F401 (a fixture)
+
+ROOT = Path(__file__).parent.parent
+DOCUMENTS = [ROOT / "README.md", ROOT / "docs" / "editing-scripts.md"]
+COMMAND = re.compile(r"^(make [a-z-]+.*?|\.venv/bin/flask --app app .*?)\s*(?:#.*)?$")
+# Not staff commands: they start a server or run a test suite.
+NOT_STAFF = {"run", "test", "bench", "fuzz", "install", "clean", "browser", "test-postgres", "test-proxy"}
+# What each make target runs (Makefile), as flask arguments.
+MAKE_TARGETS = {"check": ["check"], "simulate": ["simulate"], "diagram": ["diagram", "--update", "README.md"],
+                "audio": ["build-audio"]}
+# Exit codes the documents give: audio-status is 1 while recordings are missing.
+EXIT_CODES = {"audio-status": 1}
+
+
+def documented_command_lines() -> list[str]:
+    lines = []
+    for document in DOCUMENTS:
+        in_block = False
+        for line in document.read_text(encoding="utf-8").splitlines():
+            if line.startswith("```"):
+                in_block = not in_block
+                continue
+            match = COMMAND.match(line) if in_block else None
+            if match and match.group(1) not in lines:
+                lines.append(match.group(1))
+    return lines
+
+
+def flask_arguments(line: str) -> list[str] | None:
+    """The ``flask --app app`` arguments a documented line runs, or None for a non-staff target."""
+    words = shlex.split(line)
+    if words[0] == "make":
+        target, extra = words[1], [w.split("=", 1) for w in words[2:]]
+        if target in NOT_STAFF:
+            return None
+        return MAKE_TARGETS[target] + [a for name, value in extra if name == "ARGS" for a in shlex.split(value)]
+    return words[3:]
+
+
+def test_the_documents_show_each_staff_command():
+    commands = {tuple(args[:1]) for args in map(flask_arguments, documented_command_lines()) if args}
+    assert commands >= {("check",), ("simulate",), ("diagram",), ("build-audio",), ("audio-status",), ("report",),
+                        ("purge",)}, commands
+
+
+@pytest.fixture
+def fresh_clone(monkeypatch, tmp_path):
+    """The environment of a fresh clone (no token, no dev mode), with its files in tmp_path."""
+    for name in ("TWILIO_AUTH_TOKEN", "IVR_DEV_INSECURE", "IVR_PREVIEW", "CLINIC_PHONE_NUMBER", "PUBLIC_BASE_URL",
+                 "CALLER_HASH_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'calls.sqlite3'}")
+    monkeypatch.setenv("AUDIO_DIR", str(tmp_path / "audio"))
+    monkeypatch.chdir(ROOT)
+    # The app's scripts and the staff commands' default folder: the fixture copy.
+    monkeypatch.setattr(ivr, "DEFAULT_MENUS_DIR", FIXTURE_MENUS)
+    for command in (staff.check, staff.simulate, staff.diagram):
+        option = next(p for p in command.params if p.name == "menus_dir")
+        monkeypatch.setattr(option, "default", FIXTURE_MENUS)
+    shutil.copy(ROOT / "README.md", tmp_path / "README.md")
+    sys.modules.pop("app", None)  # app.py builds the app when the command line loads it
+    yield tmp_path
+    sys.modules.pop("app", None)
+
+
+@pytest.mark.parametrize("line", documented_command_lines())
+def test_each_documented_command_runs_as_written(fresh_clone, google, caplog, line):  # noqa: F811
+    args = flask_arguments(line)
+    if args is None:
+        pytest.skip(f"{line}: not a staff command")
+    args = [str(fresh_clone / "README.md") if a == "README.md" else a for a in args]
+    # Interactive simulate: the caller presses 1, then hangs up.
+    result = CliRunner().invoke(cli, ["--app", "app", *args], input="1\n")
+    assert result.exit_code == EXIT_CODES.get(args[0], 0), (line, result.output)
+    assert result.exception is None or isinstance(result.exception, SystemExit), (line, result.exception)
+    assert "Traceback" not in result.output and "TWILIO_AUTH_TOKEN" not in result.output
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warnings == [], (line, warnings)

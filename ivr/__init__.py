@@ -84,7 +84,10 @@ def create_app(config: dict | None = None) -> Flask:
     # Later edits are picked up by the store, only if they are valid (views.script()).
     app.extensions["ivr.scripts"] = ScriptStore(app.config["MENUS_DIR"], app.logger)
 
-    from . import audio, calllog, ops, views
+    from . import audio, calllog, guard, ops, views
+
+    # Huge, chunked or multipart bodies are refused before any of the app's work (ivr/guard.py).
+    app.wsgi_app = guard.RequestLimits(app.wsgi_app)
 
     app.register_blueprint(views.bp)
     app.register_blueprint(audio.bp)

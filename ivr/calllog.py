@@ -63,6 +63,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
 from . import asking, flow, report, schema, signatures, views
+from .guard import quoted
 from .schema import call_steps, dropped_steps, voicemail_emails, voicemails
 from .simulator import SIMULATED_CALL
 
@@ -427,7 +428,7 @@ def log_call_step(response):
         try:
             row = _step_row()
         except Exception:
-            logger.exception("call log: cannot describe %s", request.path)
+            logger.exception("call log: cannot describe %s", quoted(request.path))
         else:
             call_log().write(row)
     return response
@@ -442,7 +443,7 @@ def voicemail_saved():
     form = request.form
     seconds = _int(form.get("RecordingDuration")) or 0
     if form.get("RecordingStatus") != "completed" or seconds <= 0 or not form.get("RecordingUrl"):
-        logger.info("call %s: empty recording, not kept as a message", form.get("CallSid", "?"))
+        logger.info("call %s: empty recording, not kept as a message", quoted(form.get("CallSid", "?")))
     else:
         call_log().add_voicemail({"recording_sid": form.get("RecordingSid") or form["RecordingUrl"],
                                   "call_sid": form.get("CallSid", ""), "time_utc": to_utc(views.now()),
@@ -464,7 +465,7 @@ def answer_anyway(error):
     """Never a 500, even here: Twilio would retry and log errors for nothing."""
     if isinstance(error, HTTPException):
         return error
-    logger.exception("callback %s failed (call %s)", request.path, request.form.get("CallSid", "?"))
+    logger.exception("callback %s failed (call %s)", quoted(request.path), quoted(request.form.get("CallSid", "?")))
     return views.twiml(VoiceResponse())
 
 

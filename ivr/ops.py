@@ -17,6 +17,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
 from . import flow, signatures, views
+from .guard import quoted
 from .script import LANGUAGES
 from .simulator import SIMULATED_CALL
 
@@ -115,7 +116,7 @@ def _last_words(error):
     """Even the fallback failed: say sorry in both languages and end the call, never a 500."""
     if isinstance(error, HTTPException):
         return error
-    current_app.logger.exception("fallback failed (call %s)", request.form.get("CallSid", "?"))
+    current_app.logger.exception("fallback failed (call %s)", quoted(request.form.get("CallSid", "?")))
     response = VoiceResponse()
     for lang in LANGUAGES:
         views.say_text(response, views.FALLBACK_APOLOGY[lang], lang)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from flask import abort, current_app, request
 from twilio.request_validator import SIGNATURE_SETTINGS_HEADER, RequestValidator, get_signature_algorithm
 
+from .guard import quoted
+
 
 def check_signature():
     token = current_app.config["TWILIO_AUTH_TOKEN"]
@@ -18,7 +20,8 @@ def check_signature():
     signature = request.headers.get("X-Twilio-Signature", "")
     if not RequestValidator(token).validate(url, _SignedParams(request.form.lists()), signature, algorithm):
         # The URL is the usual culprit: PUBLIC_BASE_URL must be the address set in Twilio.
-        current_app.logger.warning("rejected unsigned or wrongly signed request: signature checked against %s", url)
+        current_app.logger.warning("rejected unsigned or wrongly signed request: signature checked against %s",
+                                   quoted(url))
         abort(403)
 
 

@@ -12,6 +12,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
 from . import audio, flow, hours, signatures
+from .guard import quoted
 from .script import LANGUAGE_MENU, LANGUAGES, Script
 
 bp = Blueprint("ivr", __name__)
@@ -285,7 +286,8 @@ def apologise(error):
     """Any failure becomes a spoken apology and a way forward, never a 500."""
     if isinstance(error, HTTPException):
         return error
-    current_app.logger.exception("webhook %s failed (call %s)", request.path, request.form.get("CallSid", "?"))
+    current_app.logger.exception("webhook %s failed (call %s)", quoted(request.path),
+                                 quoted(request.form.get("CallSid", "?")))
     g.ivr_failed = True  # for the call log
     lang = _lang()
     response = VoiceResponse()

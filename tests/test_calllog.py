@@ -519,7 +519,7 @@ def test_a_failing_log_hook_does_not_fail_the_call(client, monkeypatch, caplog):
     monkeypatch.setattr(calllog, "_step_row", lambda: 1 / 0)
     heard = Call(client).answer()
     assert "For English, press 1" in heard.text
-    assert "call log: cannot describe /voice" in caplog.text
+    assert 'call log: cannot describe "/voice"' in caplog.text
 
 
 def test_writes_resume_when_the_database_is_there(config, tmp_path):

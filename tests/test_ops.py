@@ -109,7 +109,7 @@ def test_the_callers_number_never_reaches_any_log(call, caplog, log_lines, monke
     monkeypatch.setattr(flow, "choose", lambda *a: 1 / 0)  # an error is logged with its traceback
     signed_post(call.client, "/ivr/choose/topics?lang=en&tries=0", {**numbers, "Digits": "2"})
     logged = caplog.text + "\n".join(log_lines)
-    assert "webhook /ivr/choose/topics failed" in logged
+    assert 'webhook "/ivr/choose/topics" failed' in logged
     for number in (CALLER, CLINIC_NUMBER):
         for form in (number, number.lstrip("+"), number[2:], number.replace("+", "%2B")):
             assert form not in logged

@@ -4,7 +4,8 @@
 #       -e PUBLIC_BASE_URL=https://... -e CALLER_HASH_KEY=... -e DATABASE_URL=postgresql://... kyphoplasty-line
 FROM python:3.11-slim
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PORT=8000
+# The proxy is outside the container: gunicorn listens on every address of it (the default is 127.0.0.1).
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PORT=8000 BIND=0.0.0.0
 WORKDIR /app
 RUN useradd --create-home --uid 10001 ivr
 

@@ -1,8 +1,10 @@
 """gunicorn settings for production: ``gunicorn app:app`` reads this file from the working directory."""
 import os
 
-# Twilio posts to the line on this port (behind the TLS proxy).
-bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+# Only the reverse proxy on this host talks to the workers (deploy/nginx.conf): a sync worker
+# must never face a slow client itself. BIND changes the address (e.g. 0.0.0.0 in a container
+# whose proxy runs elsewhere); PORT the port.
+bind = f"{os.environ.get('BIND', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 # Each webhook is under a millisecond of CPU (see `make bench`). Sync workers, 2 per CPU plus
 # one as gunicorn suggests: behind a TLS proxy (which buffers slow clients) they are what
 # gunicorn recommends. In `make bench` threads served about as many requests, with twice the
@@ -33,3 +35,11 @@ def worker_exit(server, worker):
     from ivr import calllog
 
     calllog.flush()
+
+
+def post_worker_init(worker):
+    # Each worker sends the voicemail e-mails waiting in the outbox (ivr/voicemail_email.py),
+    # from the start, even before its first call.
+    from ivr import voicemail_email
+
+    voicemail_email.start(worker.wsgi)

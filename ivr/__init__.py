@@ -84,7 +84,7 @@ def create_app(config: dict | None = None) -> Flask:
     # Later edits are picked up by the store, only if they are valid (views.script()).
     app.extensions["ivr.scripts"] = ScriptStore(app.config["MENUS_DIR"], app.logger)
 
-    from . import audio, calllog, guard, ops, views
+    from . import audio, calllog, guard, ops, views, voicemail_email
 
     # Huge, chunked or multipart bodies are refused before any of the app's work (ivr/guard.py).
     app.wsgi_app = guard.RequestLimits(app.wsgi_app)
@@ -92,6 +92,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(views.bp)
     app.register_blueprint(audio.bp)
     app.register_blueprint(calllog.bp)
+    # Voicemails e-mailed to the clinic through its SMTP server, if set.
+    voicemail_email.init_app(app)
     app.register_blueprint(ops.bp)
     # Dev mode with a real token set is a staging copy: the preview stays off unless asked for.
     if serves_calls and (app.config["IVR_PREVIEW"] or dev_mode):

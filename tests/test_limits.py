@@ -3,6 +3,8 @@ is parsed, the signature checked or the log line written; no unsigned request ge
 traceback; request data reaches log lines only JSON-escaped."""
 import json
 import logging
+import runpy
+from pathlib import Path
 
 import flask
 import pytest
@@ -81,3 +83,13 @@ def test_a_newline_in_the_url_cannot_forge_a_log_line(client, caplog):
     assert len(rejected) == 1 and "x\\n{" in rejected[0]
     for record in caplog.records:
         assert "\n" not in record.getMessage() and "\r" not in record.getMessage()
+
+
+def test_gunicorn_listens_on_loopback_unless_told_otherwise(monkeypatch):
+    conf = Path(__file__).parent.parent / "gunicorn.conf.py"
+    monkeypatch.delenv("BIND", raising=False)
+    monkeypatch.delenv("PORT", raising=False)
+    assert runpy.run_path(str(conf))["bind"] == "127.0.0.1:8000"
+    monkeypatch.setenv("BIND", "0.0.0.0")
+    monkeypatch.setenv("PORT", "9000")
+    assert runpy.run_path(str(conf))["bind"] == "0.0.0.0:9000"

@@ -6,18 +6,24 @@ PORT ?= 5000
 
 .PHONY: run test install clean audio test-postgres browser check simulate diagram bench fuzz
 
+# pip prints only its errors (-qq).
+PIP := $(BIN)/python -m pip --quiet --quiet --disable-pip-version-check
+
 $(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $@
+	@echo "Setting up $(VENV) with the packages in pyproject.toml (the first time takes about a minute)."
+	@$(PYTHON) -m venv $(VENV)
+	@$(PIP) install --upgrade pip
+	@$(PIP) install -e '.[test]'
+	@touch $@
 
 install: $(VENV)/.installed
 
 # Development server: signatures are not checked (IVR_DEV_INSECURE=1) and the clinic
 # number is a demo one unless CLINIC_PHONE_NUMBER is already set.
 run: install
-	IVR_DEV_INSECURE=1 CLINIC_PHONE_NUMBER=$${CLINIC_PHONE_NUMBER:-+12145550100} \
+	@echo "The line in development mode: open http://127.0.0.1:$(PORT)/ (the preview: a phone keypad that"
+	@echo "walks the real menus). Twilio's webhook is http://127.0.0.1:$(PORT)/voice. Ctrl-C stops it."
+	@IVR_DEV_INSECURE=1 CLINIC_PHONE_NUMBER=$${CLINIC_PHONE_NUMBER:-+12145550100} \
 		$(BIN)/flask --app app run --port $(PORT)
 
 # Record every prompt with gTTS into audio/ (needs internet; see audio/README.md). No Twilio token needed.

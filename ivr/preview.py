@@ -13,13 +13,19 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, current_app, jsonify, render_template, request
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
 
 from .simulator import DIAL_OUTCOMES, PhoneLine, SimulationError
 
 bp = Blueprint("preview", __name__)
 
 CALL_SID = re.compile(r"CA[0-9a-f]{32}")
+
+
+@bp.get("/")
+def home():
+    """Where `make run` sends a newcomer: the address the server prints leads to the preview."""
+    return redirect(url_for("preview.page"))
 
 
 @bp.get("/preview")

@@ -98,3 +98,20 @@ def test_each_documented_command_runs_as_written(fresh_clone, google, caplog, li
     assert "Traceback" not in result.output and "TWILIO_AUTH_TOKEN" not in result.output
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert warnings == [], (line, warnings)
+
+
+def test_every_folder_of_the_package_is_declared_with_its_files():
+    # Otherwise setuptools warns, at every install, that it "would ignore" the folder
+    # (ivr/menus, ivr/templates ...), and a wheel would lack the scripts.
+    import tomllib
+    from fnmatch import fnmatch
+
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    include = setuptools["packages"]["find"]["include"]
+    data = setuptools["package-data"]
+    for folder in [ROOT / "ivr", *(p for p in (ROOT / "ivr").rglob("*") if p.is_dir() and p.name != "__pycache__")]:
+        package = ".".join(folder.relative_to(ROOT).parts)
+        assert any(fnmatch(package, pattern) for pattern in include), package
+        for file in folder.iterdir():
+            if file.is_file() and file.suffix != ".py" and file.suffix != ".pyc":
+                assert any(fnmatch(file.name, pattern) for pattern in data.get(package, [])), file

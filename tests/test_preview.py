@@ -197,3 +197,14 @@ def test_a_staff_member_walks_the_line_in_a_browser(browser, server, monkeypatch
     assert transcript()[-1] == "The line hung up."
     assert browser.find_element(By.ID, "status").text == "The line hung up."
     assert not browser.find_element(By.CSS_SELECTOR, '[data-key="1"]').is_enabled()
+
+
+def test_the_address_make_run_prints_leads_to_the_preview(config):
+    config.update(IVR_PREVIEW=False, IVR_DEV_INSECURE=True, TWILIO_AUTH_TOKEN="")
+    response = create_app(config).test_client().get("/")
+    assert response.status_code == 302 and response.headers["Location"] == "/preview"
+
+
+def test_there_is_no_home_page_in_production(config):
+    config["IVR_PREVIEW"] = False
+    assert create_app(config).test_client().get("/").status_code == 404

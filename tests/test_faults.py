@@ -7,10 +7,10 @@ from urllib.parse import urlsplit
 
 import gtts
 
-from conftest import PUBLIC_BASE_URL, Call
+from conftest import FIXTURE_MENUS, PUBLIC_BASE_URL, Call
 from ivr import calllog, create_app
 
-MENUS = Path(__file__).parent.parent / "ivr" / "menus"
+MENUS = FIXTURE_MENUS
 
 
 def walk(call: Call, lang_key: str = "2") -> list:

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
 
-.PHONY: run test install clean audio test-postgres browser check simulate diagram bench fuzz
+.PHONY: run test install clean audio test-postgres test-proxy browser check simulate diagram bench fuzz
 
 # pip prints only its errors (-qq).
 PIP := $(BIN)/python -m pip --quiet --quiet --disable-pip-version-check
@@ -48,6 +48,25 @@ test-postgres: $(VENV)/.postgres
 $(VENV)/.postgres: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[test,postgres]'
 	touch $@
+
+# Debian's nginx (deploy/nginx-proxy.conf) in front of gunicorn on loopback, attacked with huge and
+# slow requests while a signed /voice is timed (tests/proxy_load.py). nginx is installed here when
+# missing and we are root, without starting Debian's own nginx service (policy-rc.d).
+test-proxy: install
+	@if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing nginx (apt-get) for the proxy test"; \
+			made=; if [ ! -e /usr/sbin/policy-rc.d ]; then \
+				printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made=1; \
+			fi; \
+			apt-get update -qq && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx >/dev/null; \
+			status=$$?; [ -z "$$made" ] || rm -f /usr/sbin/policy-rc.d; [ $$status = 0 ] || exit $$status; \
+		else \
+			echo "nginx is missing: install it (sudo apt-get install nginx) or run make test-proxy as root"; exit 1; \
+		fi; \
+	fi
+	$(BIN)/python tests/proxy_load.py
 
 # The preview page is tested in a real browser: Debian's chromium and chromium-driver, installed
 # here when missing and we are root (CI, fresh machines). Otherwise that test skips and says why.

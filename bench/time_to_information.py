@@ -1,135 +1,113 @@
 """How long a caller listens before the first word of each summary (``make bench``).
 
-Drives the real webhooks (greeting -> language -> topic) and adds up what each answer makes
-the caller hear before the summary starts, per language and topic, two ways:
+Prints, per language and topic, the seconds from the first word of the call to the first word
+of each summary, for a caller who presses each key as soon as it is offered: a first-time
+caller (language menu, then the topics) and a returning one (greeted in their language). The
+numbers come from ivr/timing.py, the computation `make check` uses for its budget warnings
+(2.2 words a second plus 0.25 s a sentence); when recordings are built (``make audio``), a
+second column times the recorded prompts by their lengths in the manifest.
 
-- barge-in: the caller presses as soon as the sentence offering their key has been said
-  (a Gather stops speaking at the first key);
-- whole menu: the caller waits for every menu to finish before pressing.
-
-Spoken text is timed at ivr.checks.WORDS_PER_SECOND, the calm pace the scripts are written for
-(the figure `check` uses; it includes the pauses between sentences). A number is
-said digit by digit ("911" is three words). Recorded prompts (<Play>) are timed by the lengths
-in the audio build's manifest (``AUDIO_DIR/manifest.json``); with recordings the whole menu
-is counted even for barge-in, as the key's place inside a recording is unknown.
-Network and speech-recognition delays are not counted. Target: TARGET_SECONDS.
+To be sure the computation follows what callers really hear, the first-time numbers are also
+measured from the webhooks' TwiML (greeting -> language -> topic), sentence by sentence; a
+difference fails the bench. Exit status 1 when a number misses its budget.
 """
 from __future__ import annotations
 
 import argparse
 import logging
-import re
 import sys
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ivr import audio, create_app  # noqa: E402
-from ivr.checks import WORDS_PER_SECOND  # noqa: E402
-from ivr.script import LANGUAGES  # noqa: E402
-
-TARGET_SECONDS = 20
-TOPICS_MENU = "topics"
+from ivr import audio, create_app, timing  # noqa: E402
+from ivr.checks import mentioned_keys  # noqa: E402
+from ivr.script import LANGUAGES, Script  # noqa: E402
 
 
-@dataclass
-class Segment:
-    """One sentence (or one recording) the caller hears."""
-
-    text: str
-    seconds: float
-    in_gather: bool
-
-
-def spoken_words(text: str) -> int:
-    return sum(len(word) if word.isdigit() else 1 for word in re.findall(r"\w+(?:['’-]\w+)*", text))
-
-
-def play_seconds(url: str, recordings: dict[str, float]) -> float:
-    return recordings[url.rstrip("/").rsplit("/", 1)[-1]]
+def fresh_recordings(script: Script, folder: Path) -> dict[tuple[str, str], float]:
+    """The length of each prompt's recording, for recordings of the current words only."""
+    recordings = {}
+    for (prompt_id, lang), recording in audio.read_manifest(folder).items():
+        try:
+            text = script.text(prompt_id, lang)
+        except (KeyError, AttributeError):
+            continue
+        if recording.source_hash == audio.source_hash(text, lang, recording.engine, audio.is_slow(prompt_id)):
+            recordings[prompt_id, lang] = recording.seconds
+    return recordings
 
 
-def heard(body: bytes, recordings: dict[str, float]) -> list[Segment]:
-    segments = []
-
-    def visit(element: ET.Element, in_gather: bool) -> None:
-        if element.tag == "Say":
-            sentences = [" ".join("".join(s.itertext()).split()) for s in element.iter("s")]
-            for text in sentences or [" ".join("".join(element.itertext()).split())]:
-                segments.append(Segment(text, spoken_words(text) / WORDS_PER_SECOND, in_gather))
-        elif element.tag == "Play":
-            url = element.text.strip()
-            segments.append(Segment(f"<Play {url}>", play_seconds(url, recordings), in_gather))
-        else:
-            for child in element:
-                visit(child, in_gather or element.tag == "Gather")
-
-    visit(ET.fromstring(body), False)
-    return segments
+def said_until(body: bytes, key: str) -> float:
+    """Seconds of <Say> in a Gather's TwiML until the sentence offering ``key`` ends."""
+    total = 0.0
+    for say in ET.fromstring(body).iter("Say"):
+        lang = "en" if say.get("language", "").startswith("en") else "es"
+        for sentence in say.iter("s"):
+            text = " ".join("".join(sentence.itertext()).split())
+            total += timing.spoken_seconds(text)
+            if key in mentioned_keys(text, lang):
+                return total
+    raise AssertionError(f"key {key} is never offered")
 
 
-def until_key(segments: list[Segment], key: str, barge_in: bool) -> float:
-    """Seconds heard before the caller presses ``key`` in this answer's Gather."""
-    # "press 1" / "oprima 1", not the 1 of "dial 9 1 1".
-    total, offered = 0.0, re.compile(rf"\b(press|oprima) {re.escape(key)}(?![\w*])")
-    recorded = any(s.text.startswith("<Play") for s in segments if s.in_gather)
-    for segment in segments:
-        total += segment.seconds
-        if barge_in and not recorded and segment.in_gather and offered.search(segment.text):
-            break
-    return total
-
-
-def measure(menus_dir: Path | None) -> tuple[dict, dict]:
-    logging.disable(logging.WARNING)  # the dev-mode warning and the webhook log lines
-    config = {"TWILIO_AUTH_TOKEN": "", "IVR_DEV_INSECURE": True, "CLINIC_PHONE_NUMBER": "+12145550100"}
-    if menus_dir:
-        config["MENUS_DIR"] = menus_dir
-    app = create_app(config)
-    client, script = app.test_client(), app.extensions["ivr.scripts"].newest()
-    # The length of each recording, from the audio build's manifest (ivr/audio.py).
-    recordings = {r.file: r.seconds for r in audio.read_manifest(Path(app.config["AUDIO_DIR"]).resolve()).values()}
-    language_keys = {option.language: key for key, option in script.language_menu.items()}
-    topic_keys = {option.goes_to: key for key, option in script.menu(TOPICS_MENU).options.items()
-                  if option.goes_to in script.summaries}
-    times, parts = {}, {}
+def measured_first_time(app, script: Script) -> dict[tuple[str, str], float]:
+    """The first-time numbers, measured from the webhooks' TwiML."""
+    client, times = app.test_client(), {}
     for lang in LANGUAGES:
-        greeting = client.post("/voice").data
-        action = ET.fromstring(greeting).find("Gather").get("action")
-        topics = client.post(action, data={"Digits": language_keys[lang]}).data
-        action = ET.fromstring(topics).find("Gather").get("action")
-        first = heard(greeting, recordings)
-        second = heard(topics, recordings)
-        parts[lang] = {"greeting and language menu": sum(s.seconds for s in first),
-                       "topic menu": sum(s.seconds for s in second)}
-        for topic, key in topic_keys.items():
-            summary = client.post(action, data={"Digits": key}).data
-            # The summary is playing: its after-summary menu answers at /ivr/choose/<topic>.
-            assert ET.fromstring(summary).find("Gather").get("action").startswith(f"/ivr/choose/{topic}"), topic
-            times[lang, topic] = {
-                barge_in: until_key(first, language_keys[lang], barge_in) + until_key(second, key, barge_in)
-                for barge_in in (True, False)}
-    return times, parts
+        key = timing.language_key(script, lang)
+        opening = client.post("/voice").data
+        topics = client.post(ET.fromstring(opening).find("Gather").get("action"), data={"Digits": key}).data
+        for topic, topic_key in timing.topic_keys(script).items():
+            times[lang, topic] = said_until(opening, key) + said_until(topics, topic_key)
+    return times
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--menus", type=Path, help="a scripts folder to measure instead of ivr/menus")
     args = parser.parse_args()
-    times, parts = measure(args.menus)
-    print(f"Time to information: seconds of prompts before the first word of each summary "
-          f"(speech at {WORDS_PER_SECOND} words/s; target <= {TARGET_SECONDS} s)")
-    print(f"{'lang':<5} {'topic':<11} {'barge-in':>9} {'whole menus':>12}")
-    for (lang, topic), seconds in times.items():
-        print(f"{lang:<5} {topic:<11} {seconds[True]:>8.1f}s {seconds[False]:>11.1f}s")
-    for lang, each in parts.items():
-        print(f"{lang}: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in each.items()))
-    met = all(seconds[True] <= TARGET_SECONDS for seconds in times.values())
-    print(f"barge-in target {'met' if met else 'MISSED'}")
-    return 0 if met else 1
+    logging.disable(logging.WARNING)  # the dev-mode warning and the webhook log lines
+    config = {"TWILIO_AUTH_TOKEN": "", "IVR_DEV_INSECURE": True, "CLINIC_PHONE_NUMBER": "+12145550100",
+              "CALLER_HASH_KEY": ""}
+    if args.menus:
+        config["MENUS_DIR"] = args.menus
+    app = create_app(config)
+    script = app.extensions["ivr.scripts"].newest()
+    recorded = fresh_recordings(script, Path(app.config["AUDIO_DIR"]).resolve())
+    measured = measured_first_time(app, script)
+
+    print("Time to information: seconds from the first word of the call to the first word of each summary,")
+    print(f"pressing each key as soon as it is offered (speech at {timing.WORDS_PER_SECOND} words/s "
+          f"+ {timing.SENTENCE_PAUSE} s a sentence; recordings by their length)")
+    print(f"{'caller':<11} {'lang':<5} {'topic':<11} {'said':>6} {'recorded':>9} {'budget':>7}")
+    ok = True
+    for returning in (False, True):
+        first, every = ((timing.RETURNING_FIRST_TOPIC_BUDGET, timing.RETURNING_EVERY_TOPIC_BUDGET) if returning
+                        else (timing.FIRST_TOPIC_BUDGET, timing.EVERY_TOPIC_BUDGET))
+        for lang in LANGUAGES:
+            said = timing.time_to_information(script, lang, returning)
+            with_recordings = timing.time_to_information(script, lang, returning, recorded) if recorded else {}
+            for n, (topic, seconds) in enumerate(said.items()):
+                budget = first if n == 0 else every
+                heard = [seconds, with_recordings.get(topic, seconds)]
+                ok &= max(heard) <= budget
+                if not returning and abs(measured[lang, topic] - seconds) > 0.01:
+                    print(f"MISMATCH: the webhooks say {measured[lang, topic]:.2f} s for {lang} {topic}, "
+                          f"ivr/timing.py {seconds:.2f} s")
+                    ok = False
+                recorded_column = f"{with_recordings[topic]:>8.1f}s" if with_recordings else f"{'-':>9}"
+                print(f"{'returning' if returning else 'first-time':<11} {lang:<5} {topic:<11} {seconds:>5.1f}s "
+                      f"{recorded_column} {budget:>6}s")
+    both = max(timing.opening_seconds(script, lang, recorded) for lang in LANGUAGES)
+    ok &= both <= timing.LANGUAGE_CHOICES_BUDGET
+    print(f"every language choice heard after {both:.1f} s (budget {timing.LANGUAGE_CHOICES_BUDGET} s)")
+    if not recorded:
+        print("no recordings built: the 'recorded' column is empty (make audio)")
+    print(f"time-to-information budgets {'met' if ok else 'MISSED'}")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

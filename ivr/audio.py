@@ -25,14 +25,13 @@ from flask import Blueprint, abort, current_app, send_file, url_for
 from mutagen import MutagenError
 from mutagen.mp3 import MP3
 
-from .script import LANGUAGE_NAMES, LANGUAGES, Script
+from .script import LANGUAGE_NAMES, LANGUAGES, SLOW_SUFFIX, Script
 
 bp = Blueprint("audio", __name__, cli_group=None)
 
 # gTTS language and Google domain (the accent): American English, Mexican Spanish.
-# Normal speed: gTTS's only other speed, slow=True, stretches every word so much that a
-# summary drags on and older callers lose its thread. The scripts' short sentences, which
-# gTTS records one by one, already give them time.
+# Normal speed, except for the slow version of each summary ("summary.<topic>.slow", for a
+# caller who asks to hear it again more slowly): gTTS's slow=True, recorded like any prompt.
 GTTS_VOICES = {"en": ("en", "us"), "es": ("es", "com.mx")}
 ENGINE = f"gTTS {gtts.__version__}"
 MANIFEST = "manifest.json"
@@ -60,9 +59,14 @@ class ManifestError(Exception):
     """manifest.json is not what build-audio writes."""
 
 
-def source_hash(text: str, lang: str, engine: str = ENGINE) -> str:
+def is_slow(prompt_id: str) -> bool:
+    return prompt_id.endswith(SLOW_SUFFIX)
+
+
+def source_hash(text: str, lang: str, engine: str = ENGINE, slow: bool = False) -> str:
     gtts_lang, tld = GTTS_VOICES[lang]
-    source = json.dumps([text, gtts_lang, tld, engine], ensure_ascii=False)
+    # The speed is part of the source only when slow, so normal recordings keep their hashes.
+    source = json.dumps([text, gtts_lang, tld, engine, *(["slow"] if slow else [])], ensure_ascii=False)
     return hashlib.sha256(source.encode("utf-8")).hexdigest()
 
 
@@ -172,7 +176,7 @@ class Library:
     def fresh(self, prompt_id: str, lang: str, text: str) -> Recording | None:
         """The recording of exactly ``text``, if there is an intact one."""
         recording = self._current().by_prompt.get((prompt_id, lang))
-        if recording and recording.source_hash == source_hash(text, lang, recording.engine) \
+        if recording and recording.source_hash == source_hash(text, lang, recording.engine, is_slow(prompt_id)) \
                 and self._intact(recording):
             return recording
         return None
@@ -252,12 +256,12 @@ def _reason(error: gtts.gTTSError, tries: int) -> str:
     return f"{answer} {tries} times: try again later" if _busy(error) else f"{answer} ({error.msg})"
 
 
-def synthesise(text: str, lang: str, sleep) -> list[bytes]:
+def synthesise(text: str, lang: str, sleep, slow: bool = False) -> list[bytes]:
     """The MP3 parts gTTS returns for ``text`` (one per sentence or phrase), retrying when busy."""
     gtts_lang, tld = GTTS_VOICES[lang]
     for tries, delay in enumerate((*RETRY_DELAYS, None), start=1):
         try:
-            return list(gtts.gTTS(text, lang=gtts_lang, tld=tld, timeout=REQUEST_TIMEOUT).stream())
+            return list(gtts.gTTS(text, lang=gtts_lang, tld=tld, slow=slow, timeout=REQUEST_TIMEOUT).stream())
         except gtts.gTTSError as error:
             if delay is None or not _busy(error):
                 raise RecordingFailed(_reason(error, tries)) from None
@@ -277,15 +281,15 @@ def measure(part: bytes) -> float:
     return seconds
 
 
-def record(folder: Path, text: str, lang: str, sleep) -> Recording:
+def record(folder: Path, text: str, lang: str, sleep, slow: bool = False) -> Recording:
     """Record ``text``; the file appears, whole and checked, only when everything worked."""
-    parts = synthesise(text, lang, sleep)
+    parts = synthesise(text, lang, sleep, slow)
     # Each part is a whole MP3 of its own, so measure each rather than trust the first header.
     seconds = sum(measure(part) for part in parts)
     data = b"".join(parts)
     name = file_name(data)
     write_atomically(folder / name, data)
-    return Recording(file=name, source_hash=source_hash(text, lang), engine=ENGINE,
+    return Recording(file=name, source_hash=source_hash(text, lang, slow=slow), engine=ENGINE,
                      seconds=round(seconds, 1), size=len(data))
 
 
@@ -323,11 +327,12 @@ def build(script: Script, folder: Path, *, force: bool = False, prune: bool = Fa
         recordings = {}
     for prompt_id, lang, text in _every_prompt(script):
         old = recordings.get((prompt_id, lang))
-        if not force and old and old.source_hash == source_hash(text, lang) and is_intact(folder, old):
+        if not force and old and old.source_hash == source_hash(text, lang, slow=is_slow(prompt_id)) \
+                and is_intact(folder, old):
             echo(_line("unchanged", prompt_id, lang, _spoken(old.seconds)))
             continue
         try:
-            recordings[prompt_id, lang] = record(folder, text, lang, sleep)
+            recordings[prompt_id, lang] = record(folder, text, lang, sleep, is_slow(prompt_id))
         except RecordingFailed as exc:
             echo(_line("failed", prompt_id, lang))
             echo(f"Stopped: could not record {prompt_id} ({lang}): {exc}. "
@@ -379,7 +384,7 @@ def problems(script: Script, folder: Path) -> list[str]:
         recording = recordings.get((prompt_id, lang))
         if recording is None:
             lines.append(_line("missing", prompt_id, lang))
-        elif recording.source_hash != source_hash(text, lang, recording.engine):
+        elif recording.source_hash != source_hash(text, lang, recording.engine, is_slow(prompt_id)):
             lines.append(_line("stale", prompt_id, lang, "the words changed since it was recorded"))
         elif not is_intact(folder, recording):
             lines.append(_line("damaged", prompt_id, lang, f"{recording.file} is missing or changed"))

@@ -25,7 +25,8 @@ kept, so repeat callers can be counted but not identified. Voicemail audio stays
 the log keeps its address.
 
 A row's ``event``, and what ``detail`` then holds:
-  greeting        a call was answered: the greeting and the language menu (detail: "language")
+  greeting        a call was answered: the greeting and the language menu (detail: "language"),
+                  or a returning caller's greeting and the topics (detail: "topics")
   menu            a menu was said (detail: the menu, "language", or a topic for its after-summary menu)
   no_input, invalid_choice   a menu was said again after silence or a wrong key (detail: the menu)
   summary         a summary was played (detail: the topic)
@@ -386,7 +387,9 @@ def _row(**fields) -> dict:
 def _describe(step: flow.Step | None) -> dict:
     match step:
         case flow.Ask(at=at, lead=lead):
-            return {"event": lead or "menu", "detail": at}
+            # A returning caller's greeting starts a call too; the welcome is the topic menu's.
+            event = {"returning": "greeting", "welcome": None}.get(lead, lead)
+            return {"event": event or "menu", "detail": at}
         case flow.Summary(topic=topic):
             return {"event": "summary", "detail": topic}
         case flow.Transfer():

@@ -10,8 +10,9 @@ import unicodedata
 from datetime import UTC, datetime, timedelta
 
 from .questions import NOT_ANSWERED, fold
-from .script import (AGAIN, BACK_KEY, CLINIC, CLINIC_KEY, KEYPAD, LANGUAGE_MENU, LANGUAGE_NAMES, LANGUAGES,
-                     MAX_OPTIONS, VOICEMAIL, Menus, Prompts, QuestionPrompts, Script, Text, normalise)
+from .script import (ACTION_KEYS, AGAIN, BACK_KEY, CLINIC, CLINIC_KEY, KEYPAD, LANGUAGE_MENU, LANGUAGE_NAMES,
+                     LANGUAGES, MAX_OPTIONS, SLOWER, SWITCH_KEY, VOICEMAIL, Menus, Opening, Prompts, QuestionPrompts,
+                     Script, Text, normalise)
 from .script_yaml import Report
 
 # check warns when closed_on lists no day further ahead than this: staff then have two months
@@ -19,13 +20,10 @@ from .script_yaml import Report
 HOLIDAYS_NOTICE = timedelta(days=60)
 
 # Spoken-length budgets, in seconds: a caller listens once and must remember the choices.
+# (Seconds are estimated as in ivr/timing.py, which also holds the time-to-information budgets.)
 MENU_BUDGET, SUMMARY_BUDGET, ANSWER_BUDGET = 15, 90, 20
 # Question entries name their answer in the call log and in recordings.
 ENTRY_NAME = re.compile(r"[a-z][a-z0-9_]*")
-# Estimated speaking rate of the line's voices, in words a second, the same in both
-# languages: a neural voice reads about 150 words a minute (2.5 a second); the line slows it
-# to 90% (views.SPEAKING_RATE) and pauses after each sentence, which comes to about 2.1.
-WORDS_PER_SECOND = 2.1
 
 
 def utc_now() -> datetime:
@@ -55,24 +53,38 @@ def _check_links(report: Report, script: Script) -> None:
         loc = ("menus", menu_id)
         if menu.back_to not in summaries | set(Menus.model_fields) | {LANGUAGE_MENU}:
             problem(loc + ("back_to",), f"back_to '{menu.back_to}' is not a menu")
-        digits = sorted(k for k in menu.options if k not in (BACK_KEY, CLINIC_KEY))
         for key in menu.options:
             if not (key.isdigit() and len(key) == 1) and key != BACK_KEY:
                 problem(loc + ("options", key), f"option key '{key}' must be one digit or \"*\"")
-        if digits and digits != [str(n) for n in range(1, len(digits) + 1)]:
-            problem(loc + ("options",), f"options must be numbered 1, 2, 3 ... without gaps, not {', '.join(digits)}")
+        if menu_id == "topics":
+            # The topics' keys are theirs in every menu (flow.py), so they must not take a key
+            # that means something else everywhere.
+            digits = sorted(k for k in menu.options if k not in (BACK_KEY, *ACTION_KEYS))
+            if digits and digits != [str(n) for n in range(1, len(digits) + 1)]:
+                problem(loc + ("options",), f"options must be numbered 1, 2, 3 ... without gaps, not {', '.join(digits)}")
         if len(menu.options) > MAX_OPTIONS:
             problem(loc + ("options",), f"{len(menu.options)} options; callers can follow at most {MAX_OPTIONS}")
-        allowed = summaries | {"topics", CLINIC, VOICEMAIL} | ({AGAIN} if menu_id == "after_summary" else set())
+        allowed = summaries | {"topics", CLINIC, VOICEMAIL} | ({AGAIN, SLOWER} if menu_id == "after_summary" else set())
         for key, option in menu.options.items():
             oloc = loc + ("options", key)
             if option.goes_to not in allowed:
                 problem(oloc + ("goes_to",), f"option {key} goes to '{option.goes_to}', which does not exist "
                         f"(choose one of: {', '.join(sorted(allowed))})")
-            if key == CLINIC_KEY and option.goes_to != CLINIC:
-                problem(oloc + ("goes_to",), "key 0 always reaches the clinic (goes_to: clinic)")
-            if key == BACK_KEY and option.goes_to != menu.back_to:
+            elif key == BACK_KEY and option.goes_to != menu.back_to:
                 problem(oloc + ("goes_to",), f'key "*" always goes back (goes_to: {menu.back_to})')
+            elif key in ACTION_KEYS and option.goes_to != ACTION_KEYS[key]:
+                problem(oloc + ("goes_to",), f"key {key} always means goes_to: {ACTION_KEYS[key]}, in every menu")
+            elif key not in ACTION_KEYS and option.goes_to in ACTION_KEYS.values():
+                problem(oloc + ("goes_to",), f"{option.goes_to} always has key "
+                        f"{next(k for k, v in ACTION_KEYS.items() if v == option.goes_to)}, in every menu")
+            elif key == SWITCH_KEY:
+                problem(oloc, f"key {SWITCH_KEY} always switches the language; choose another key")
+            elif menu_id != "topics" and key != BACK_KEY and key not in ACTION_KEYS:
+                problem(oloc, "keys 1 to 5 are the topics in every menu: use "
+                        + ", ".join(f"{k} for {v}" for k, v in ACTION_KEYS.items()) + ' or "*" to go back')
+    for lang in LANGUAGES:
+        if SWITCH_KEY not in mentioned_keys(getattr(script.opening.switch_language, lang), lang):
+            problem(("opening", "switch_language", lang), f"must tell the caller to press {SWITCH_KEY}")
 
     languages = [o.language for o in script.language_menu.values()]
     for key, option in script.language_menu.items():
@@ -210,15 +222,19 @@ def _check_mentioned_keys(report: Report, script: Script) -> None:
 
     for name in Prompts.model_fields:
         check(("prompts", name), getattr(script.prompts, name), None)
+    for name in Opening.model_fields:
+        check(("opening", name), getattr(script.opening, name), None)
     for menu_id in Menus.model_fields:
         menu = script.menu(menu_id)
-        works = set(menu.options) | {CLINIC_KEY, BACK_KEY}
+        # After a language is chosen, the topic keys and the language switch work everywhere.
+        works = set(menu.options) | set(script.menu("topics").options) | {CLINIC_KEY, BACK_KEY, SWITCH_KEY}
         if menu.intro:
             check(("menus", menu_id, "intro"), menu.intro, works)
         for key, option in menu.options.items():
             check(("menus", menu_id, "options", key, "say"), option.say, works)
     # A summary plays inside the after-summary menu, so its keys are the ones that work.
-    after_summary = set(script.menu("after_summary").options) | {CLINIC_KEY, BACK_KEY}
+    after_summary = (set(script.menu("after_summary").options) | set(script.menu("topics").options)
+                     | {CLINIC_KEY, BACK_KEY, SWITCH_KEY})
     for topic, text in script.summaries.items():
         check(("summaries", topic), text, after_summary)
     # Each language-menu line is in its own language and names its own key (0 works too).
@@ -229,8 +245,10 @@ def _check_mentioned_keys(report: Report, script: Script) -> None:
 
 
 def spoken_seconds(text: str) -> float:
-    """Estimated time to say ``text`` on the line (see WORDS_PER_SECOND)."""
-    return len(text.split()) / WORDS_PER_SECOND
+    """Estimated time to say ``text`` on the line (ivr/timing.py: the pace of the budgets)."""
+    from .timing import spoken_seconds as estimate  # timing.py uses this module's mentioned_keys
+
+    return estimate(text)
 
 
 def _check_lengths(report: Report, script: Script) -> None:
@@ -244,9 +262,24 @@ def _check_lengths(report: Report, script: Script) -> None:
 
     check(("language_menu",), f"menu.{LANGUAGE_MENU}", MENU_BUDGET, "menu", "shorten the lines")
     for menu_id in Menus.model_fields:
-        check(("menus", menu_id), f"menu.{menu_id}", MENU_BUDGET, "menu", "shorten the intro or the options")
+        # The choices a caller must remember: the options, after any intro.
+        intro = script.menu(menu_id).intro
+        for lang in LANGUAGES:
+            seconds = spoken_seconds(script.menu_text(menu_id, lang)) - (
+                spoken_seconds(getattr(intro, lang)) if intro else 0)
+            if seconds > MENU_BUDGET:
+                report(("menus", menu_id), f"its options take about {seconds:.1f} s in {LANGUAGE_NAMES[lang]}; "
+                       f"a caller remembers at most {MENU_BUDGET} s of choices: shorten the options", warning=True)
     for topic in script.summaries:
         check(("summaries", topic), f"summary.{topic}", SUMMARY_BUDGET, "summary", "shorten the text")
+
+
+def _check_time_to_information(report: Report, script: Script) -> None:
+    """Seconds from the first word of a call to the first word of each summary (ivr/timing.py)."""
+    from .timing import over_budget
+
+    for message in over_budget(script):
+        report(("menus", "topics"), message, warning=True)
 
 
 def _check_holidays_ahead(report: Report, script: Script) -> None:
@@ -365,6 +398,6 @@ def run_checks(report: Report, script: Script) -> None:
     if report.problems:  # the checks below assume every option leads somewhere
         return
     for check in (_check_key_facts, _check_spanish_is_spanish, _check_speech_hints, _check_reachable,
-                  _check_mentioned_keys, _check_lengths, _check_ambiguous_hints, _check_holidays_ahead,
-                  _check_questions):
+                  _check_mentioned_keys, _check_lengths, _check_time_to_information, _check_ambiguous_hints,
+                  _check_holidays_ahead, _check_questions):
         check(report, script)

@@ -7,11 +7,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .script import (AGAIN, BACK_KEY, CLINIC, CLINIC_KEY, KEYPAD, LANGUAGE_MENU, LANGUAGES, VOICEMAIL, Script,
-                     normalise)
+from .script import (AGAIN, BACK_KEY, CLINIC, CLINIC_KEY, KEYPAD, LANGUAGE_MENU, LANGUAGES, SLOWER, SWITCH_KEY,
+                     VOICEMAIL, Script, normalise)
 
-# A caller gets three chances at a menu (silence or a wrong key), then a polite goodbye.
+# A caller gets three chances at a menu (silence or a wrong key); after the third, a person
+# (while the clinic answers), else one last offer to leave a message, then a polite goodbye.
 MAX_TRIES = 3
+# Transfers to the clinic per call (counted in the URL): a busy clinic is not dialled for ever.
+MAX_TRANSFERS = 2
+# What a first-time caller hears, all in one Gather: the clinic's name, each language's
+# choice in its own voice, then the 911 line in each language. (prompt id, language)
+OPENING = (("greeting", "en"), (f"menu.{LANGUAGE_MENU}", "en"), (f"menu.{LANGUAGE_MENU}", "es"),
+           ("emergency", "en"), ("emergency", "es"))
+# Right after the choice, before the topics, in the chosen language: the caller who pressed
+# at once still hears that this is not medical advice and the 911 line.
+WELCOME = ("notice", "emergency")
+# A returning caller, greeted in the language they chose last time; the topic menu follows,
+# then the offer to switch language.
+RETURNING = ("greeting", "notice", "emergency")
 # Speech results can be arbitrarily long; nothing useful is past this.
 MAX_SPEECH_CHARS = 200
 VALID_KEYS = set(KEYPAD)
@@ -27,7 +40,8 @@ SPOKEN_DIGITS = {
 @dataclass(frozen=True)
 class Ask:
     """Say a menu and wait for a key. ``at`` is a menu id, "language", or a summary
-    topic (its after-summary menu). ``lead`` is a prompt said first (e.g. "no_input")."""
+    topic (its after-summary menu). ``lead`` is said first: a prompt ("no_input"), or
+    "greeting" (flow.OPENING), "welcome", "returning" (the parts above)."""
 
     at: str
     lang: str | None
@@ -39,6 +53,7 @@ class Ask:
 class Summary:
     topic: str
     lang: str
+    slow: bool = False
 
 
 @dataclass(frozen=True)
@@ -53,8 +68,12 @@ class Voicemail:
 
 @dataclass(frozen=True)
 class Goodbye:
+    """The end of the tries: with ``lead`` (why), a person or a last offer first; without,
+    thanks and hang up. ``offered``: the menu the caller was silent at offered a message."""
+
     lang: str | None
     lead: str | None = None
+    offered: bool = False
 
 
 Step = Ask | Summary | Transfer | Voicemail | Goodbye
@@ -64,11 +83,19 @@ def parse_lang(value: str | None) -> str | None:
     return value if value in LANGUAGES else None
 
 
-def parse_tries(value: str | None) -> int:
+def parse_count(value: str | None, most: int) -> int:
     try:
-        return min(max(int(value or 0), 0), MAX_TRIES)
+        return min(max(int(value or 0), 0), most)
     except ValueError:
         return 0
+
+
+def parse_tries(value: str | None) -> int:
+    return parse_count(value, MAX_TRIES)
+
+
+def parse_transfers(value: str | None) -> int:
+    return parse_count(value, MAX_TRANSFERS)
 
 
 def position(script: Script, at: str | None, lang: str | None) -> tuple[str, str | None]:
@@ -84,22 +111,34 @@ def menu_id(script: Script, at: str) -> str:
     return "after_summary" if at in script.summaries else at
 
 
-def start() -> Ask:
-    """A new call: the greeting, each language's part followed by its language choice."""
+def start(remembered: str | None = None) -> Ask:
+    """A new call: language first, or straight to the topics in a returning caller's language."""
+    if remembered in LANGUAGES:
+        return Ask("topics", remembered, lead="returning")
     return Ask(LANGUAGE_MENU, None, lead="greeting")
+
+
+def welcome(lang: str) -> Ask:
+    """A language was chosen: the notice and the 911 line in it, then the topics."""
+    return Ask("topics", lang, lead="welcome")
 
 
 def retry(script: Script, at: str | None, lang: str | None, tries: int, lead: str) -> Step:
     """The caller was silent or chose something that is not an option."""
     at, lang = position(script, at, lang)
+    if tries >= MAX_TRIES:  # the last offer went unanswered too
+        return Goodbye(lang)
     if tries + 1 >= MAX_TRIES:
-        return Goodbye(lang, lead)
+        offered = at != LANGUAGE_MENU and any(
+            option.goes_to == VOICEMAIL for option in script.menu(menu_id(script, at)).options.values())
+        return Goodbye(lang, lead, offered)
     return Ask(at, lang, tries + 1, lead)
 
 
 def choose(script: Script, at: str | None, lang: str | None, tries: int,
-           digits: str | None, speech: str | None) -> Step:
-    """The caller pressed ``digits`` or said ``speech`` at menu ``at``."""
+           digits: str | None, speech: str | None, playing: bool = False) -> Step:
+    """The caller pressed ``digits`` or said ``speech`` at menu ``at`` (``playing``: while
+    the summary ``at`` was still being said)."""
     where = position(script, at, lang)
     if where != (at, lang):
         # A menu this script does not have (it was edited) or a lost language: a key meant
@@ -111,23 +150,34 @@ def choose(script: Script, at: str | None, lang: str | None, tries: int,
         return retry(script, at, lang, tries, "no_input")
     key = digits if digits else key_from_speech(script, at, lang, speech)
     step = _follow(script, at, lang, key) if key in VALID_KEYS else None
+    if step is None and playing:
+        # A key that means nothing here does not cut the summary off with a scolding: it
+        # is taken as the summary's end, and the after-summary menu follows.
+        return Ask(at, lang, tries)
     return step or retry(script, at, lang, tries, "invalid_choice")
 
 
 def _follow(script: Script, at: str, lang: str | None, key: str) -> Step | None:
-    if at == LANGUAGE_MENU:
-        if key == CLINIC_KEY:
-            return Transfer(None)
-        if key == BACK_KEY:
-            return Ask(LANGUAGE_MENU, None)
-        option = script.language_menu.get(key)
-        return Ask("topics", option.language) if option else None
-    menu = script.menu(menu_id(script, at))
+    """Keys mean the same everywhere: before a language, 1 and 2 choose one (the language
+    menu's keys); after, the topic keys are the topics, 6 switches language; 0 is the
+    clinic and * goes back, always."""
     if key == CLINIC_KEY:
         return Transfer(lang)
+    if lang is None:
+        if option := script.language_menu.get(key):
+            return welcome(option.language)
+        if key == BACK_KEY:
+            return Ask(LANGUAGE_MENU, None)
+        if at == LANGUAGE_MENU:
+            return None
+    elif key == SWITCH_KEY:
+        return welcome(next(each for each in LANGUAGES if each != lang))
+    menu = script.menu(menu_id(script, at))
     if key == BACK_KEY:
         return go_to(script, menu.back_to, lang, at)
     option = menu.options.get(key)
+    if option is None and lang is not None:
+        option = script.menu("topics").options.get(key)
     return go_to(script, option.goes_to, lang, at) if option else None
 
 
@@ -138,8 +188,8 @@ def go_to(script: Script, target: str, lang: str | None, at: str) -> Step:
         return Voicemail(lang)
     if target == LANGUAGE_MENU or (lang is None and target not in SPOKEN_IN_EVERY_LANGUAGE):
         return Ask(LANGUAGE_MENU, None)
-    if target == AGAIN:
-        return Summary(at, lang)
+    if target in (AGAIN, SLOWER):
+        return Summary(at, lang, slow=target == SLOWER)
     if target in script.summaries:
         return Summary(target, lang)
     return Ask(target, lang)
@@ -149,11 +199,13 @@ def speech_hints(script: Script, at: str, lang: str | None) -> dict[str, list[st
     """Words a caller may say at ``at``, by the key they stand for (every language's words
     before a language is chosen)."""
     langs = [lang] if lang else LANGUAGES
-    if at == LANGUAGE_MENU:
-        hints = {key: list(option.hints) for key, option in script.language_menu.items()}
-    else:
-        hints = {key: [word for each in langs for word in getattr(option.hints, each)]
-                 for key, option in script.menu(menu_id(script, at)).options.items()}
+    hints = {key: list(option.hints) for key, option in script.language_menu.items()} if lang is None else {}
+    if at != LANGUAGE_MENU:
+        for key, option in script.menu(menu_id(script, at)).options.items():
+            hints.setdefault(key, []).extend(word for each in langs for word in getattr(option.hints, each))
+        if lang is not None:  # the topics, wherever the caller is
+            for key, option in script.menu("topics").options.items():
+                hints.setdefault(key, list(getattr(option.hints, lang)))
     for key, words in script.speech_keys.items():
         hints.setdefault(key, []).extend(word for each in langs for word in getattr(words, each))
     return hints

@@ -19,9 +19,16 @@ from .questions import QuestionIndex
 LANGUAGES = ("en", "es")
 MAX_OPTIONS = 5
 # goes_to targets that are actions rather than menus or summaries.
-CLINIC, VOICEMAIL, AGAIN = "clinic", "voicemail", "again"
+CLINIC, VOICEMAIL, AGAIN, SLOWER = "clinic", "voicemail", "again", "slower"
 LANGUAGE_MENU = "language"
 BACK_KEY, CLINIC_KEY = "*", "0"
+# Keys mean the same in every menu: 1 to 5 are the topics (the topic menu's options), and
+# these keys only ever do one thing, so no key can mean a topic in one menu and something
+# else in another. SWITCH_KEY changes the language (offered to returning callers).
+SWITCH_KEY = "6"
+ACTION_KEYS = {CLINIC_KEY: CLINIC, "7": VOICEMAIL, "8": SLOWER, "9": AGAIN}
+# A slow version of a prompt ("summary.recovery.slow"): the same words, said more slowly.
+SLOW_SUFFIX = ".slow"
 # The phone's keys, in the order a menu offers them: 1 to 9, then 0, * and #.
 KEYPAD = "1234567890*#"
 LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
@@ -73,6 +80,14 @@ class Prompts(_Strict):
     voicemail_thanks: Text
     voicemail_empty: Text
     apology: Text
+
+
+class Opening(_Strict):
+    """Said around the first menus (flow.OPENING, WELCOME, RETURNING)."""
+
+    notice: Text
+    emergency: Text
+    switch_language: Text
 
 
 class Menus(_Strict):
@@ -250,6 +265,7 @@ class Script(_Strict):
     """Everything the caller can hear, validated."""
 
     prompts: Prompts
+    opening: Opening
     press: Text
     star: Text
     language_menu: dict[str, LanguageOption]
@@ -273,38 +289,51 @@ class Script(_Strict):
         """The words of one prompt in one language.
 
         Prompt ids: a name from ``prompts`` ("greeting"), "menu.<id>" (intro plus every
-        option line, or "menu.language"), "summary.<topic>", "question.<name>" (a sentence
-        around the answers, e.g. "question.no_answer") or "answer.<entry>".
+        option line, or "menu.language"), "summary.<topic>" (with ".slow": the same words,
+        recorded slowly), "question.<name>" (a sentence around the answers, e.g.
+        "question.no_answer") or "answer.<entry>".
         """
+        prompt_id = prompt_id.removesuffix(SLOW_SUFFIX)
         kind, _, name = prompt_id.partition(".")
         if kind == "menu" and name == LANGUAGE_MENU:
             return " ".join(o.say for o in self.language_menu.values() if o.language == lang)
         if kind == "menu":
-            menu = self.menu(name)
-            lines = [getattr(menu.intro, lang)] if menu.intro else []
-            template = getattr(self.press, lang)
-            for key, option in menu.options.items():
-                spoken_key = getattr(self.star, lang) if key == BACK_KEY else key
-                lines.append(template.format(option=getattr(option.say, lang), key=spoken_key))
-            return " ".join(lines)
+            return self.menu_text(name, lang)
         if kind == "summary":
             return getattr(self.summaries[name], lang)
         if kind == "question":
             return getattr(getattr(self.questions.prompts, name), lang)
         if kind == "answer":
             return getattr(self.questions.entries[name].answer, lang)
+        if prompt_id in Opening.model_fields:
+            return getattr(getattr(self.opening, prompt_id), lang)
         return getattr(getattr(self.prompts, prompt_id), lang)
+
+    def menu_text(self, menu_id: str, lang: str, without: frozenset[str] = frozenset()) -> str:
+        """A menu's intro and option lines, leaving out options that go to ``without``."""
+        menu = self.menu(menu_id)
+        lines = [getattr(menu.intro, lang)] if menu.intro else []
+        template = getattr(self.press, lang)
+        for key, option in menu.options.items():
+            if option.goes_to in without:
+                continue
+            spoken_key = getattr(self.star, lang) if key == BACK_KEY else key
+            lines.append(template.format(option=getattr(option.say, lang), key=spoken_key))
+        return " ".join(lines)
 
     def prompt_ids(self) -> list[str]:
         """Every prompt a caller can hear (the audio build records each one)."""
         return (
             list(Prompts.model_fields)
+            + list(Opening.model_fields)
             + [f"menu.{LANGUAGE_MENU}"]
             + [f"menu.{m}" for m in Menus.model_fields]
             + [f"summary.{s}" for s in self.summaries]
+            + [f"summary.{s}{SLOW_SUFFIX}" for s in self.summaries]
             + ([f"question.{p}" for p in QuestionPrompts.model_fields]
                + [f"answer.{e}" for e in self.questions.entries] if self.questions else [])
         )
+
 
 def normalise(words: str) -> str:
     """Lower-case words without accents or punctuation, for matching speech to hints."""

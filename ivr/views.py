@@ -13,13 +13,15 @@ from werkzeug.exceptions import HTTPException
 
 from . import audio, flow, hours, signatures
 from .guard import quoted
-from .script import LANGUAGE_MENU, LANGUAGES, Script
+from .script import CLINIC, LANGUAGE_MENU, LANGUAGES, SLOW_SUFFIX, Script
 
 bp = Blueprint("ivr", __name__)
 
 # Natural neural voices, a little slower than normal for older callers.
 VOICES = {"en": ("Polly.Joanna-Neural", "en-US"), "es": ("Polly.Mia-Neural", "es-MX")}
 SPEAKING_RATE = "90%"
+# "To hear it again more slowly": Twilio's voice slower still (recordings: gTTS's slow=True).
+SLOW_SPEAKING_RATE = "70%"
 # Seconds to wait for a key after a menu: older callers answer slowly.
 ANSWER_TIMEOUT = 7
 DIAL_TIMEOUT = 25
@@ -39,10 +41,13 @@ def script() -> Script:
 
 
 @bp.url_defaults
-def keep_script_version(endpoint, values):
-    # Every next step of a call names the script version it started with (script_store.py).
+def keep_call_state(endpoint, values):
+    # Every next step of a call names the script version it started with (script_store.py),
+    # and how many transfers to the clinic it has had.
     if "ivr_script_version" in g:
         values.setdefault("v", g.ivr_script_version)
+    if has_request_context() and _transfers():
+        values.setdefault("transfers", _transfers())
 
 
 def twiml(response: VoiceResponse | str) -> Response:
@@ -72,7 +77,7 @@ def answer(step: flow.Step) -> Response:
     g.ivr_step = step  # as render() does, for the call log
     script()  # the version of the scripts this call speaks (g.ivr_script_version)
     # The host too: without PUBLIC_BASE_URL, recordings' URLs are made from it.
-    key = (g.ivr_script_version, audio.library().stamp(), request.host_url, step)
+    key = (g.ivr_script_version, audio.library().stamp(), request.host_url, _transfers(), step)
     rendered = current_app.extensions.setdefault("ivr.rendered", {})
     xml, played = rendered.get(key, (None, ()))
     if xml is None or not all(audio.library().listed(file) for file in played):
@@ -87,21 +92,25 @@ def answer(step: flow.Step) -> Response:
 
 
 def speak(parent, prompt_id: str, lang: str | None) -> None:
-    """One prompt in ``lang``, or in every language before the caller has chosen.
+    """One prompt in ``lang``, or in every language, one after the other, before the caller
+    has chosen.
 
     Its recording plays if there is one of exactly these words; otherwise Twilio says them.
     """
     for each in [lang] if lang else LANGUAGES:
-        text = script().text(prompt_id, each)
-        if url := audio.recording_url(prompt_id, each, text):
-            parent.play(url)
-        else:
-            say_text(parent, text, each)
+        speak_text(parent, prompt_id, each, script().text(prompt_id, each))
 
 
-def say_text(parent, text: str, lang: str) -> None:
+def speak_text(parent, prompt_id: str, lang: str, text: str) -> None:
+    if url := audio.recording_url(prompt_id, lang, text):
+        parent.play(url)
+    else:
+        say_text(parent, text, lang, SLOW_SPEAKING_RATE if prompt_id.endswith(SLOW_SUFFIX) else SPEAKING_RATE)
+
+
+def say_text(parent, text: str, lang: str, rate: str = SPEAKING_RATE) -> None:
     voice, language = VOICES[lang]
-    prosody = parent.say(voice=voice, language=language).prosody(rate=SPEAKING_RATE)
+    prosody = parent.say(voice=voice, language=language).prosody(rate=rate)
     # One SSML sentence each, so the voice pauses between short sentences.
     for sentence in _SENTENCE_END.split(text.strip()):
         prosody.s(sentence)
@@ -126,13 +135,18 @@ def render(step: flow.Step, response: VoiceResponse | None = None) -> VoiceRespo
             # Reached only when nothing was recorded.
             speak(response, "voicemail_empty", lang)
             response.redirect(url_for(".menu", at="topics", lang=lang))
-        case flow.Goodbye(lang=lang, lead=lead):
-            if lead:
-                speak(response, lead, lang)
-            if lead and clinic_answers():
-                # Three tries without a choice: while the clinic is open, a person helps.
+        case flow.Goodbye(lang=lang, lead=lead, offered=offered):
+            # Three tries without a choice: a person while the clinic answers (at most
+            # MAX_TRANSFERS times a call), else one last offer to leave a message, said with
+            # when the clinic opens (unless the caller was just offered one); silence after
+            # it ends the call.
+            if lead and clinic_answers() and _transfers() < flow.MAX_TRANSFERS:
                 g.ivr_step = flow.Transfer(lang)
-                transfer(response, lang)
+                transfer(response, lang, lead)
+            elif lead and not offered:
+                closed = not hours.is_open(script().clinic_hours, now())
+                render(flow.Ask("clinic_closed" if closed else "clinic_unavailable", lang, flow.MAX_TRIES, lead),
+                       response)
             else:
                 speak(response, "goodbye", lang)
                 response.hangup()
@@ -146,15 +160,14 @@ def ask(response: VoiceResponse, step: flow.Ask | flow.Summary) -> None:
     else:
         at, lang, tries, lead = step.at, step.lang, step.tries, step.lead
     menu = LANGUAGE_MENU if at == LANGUAGE_MENU else flow.menu_id(script(), at)
-    # Before a language is chosen, each language's part and then its own choice, in its own
-    # voice, so an English caller can press 1 without waiting for the Spanish part.
-    langs = [lang] if lang else LANGUAGES
     choose_url = url_for(".choose", at=at, lang=lang, tries=tries)
     if isinstance(step, flow.Summary):
         # Keys only while a summary plays: a cough or an "uh-huh" must not cut it off.
-        keys_only = response.gather(input="dtmf", action=choose_url, method="POST", num_digits=1,
-                                    finish_on_key="", timeout=1, action_on_empty_result=False)
-        speak(keys_only, f"summary.{at}", lang)
+        keys_only = response.gather(input="dtmf", action=url_for(".choose", at=at, lang=lang, tries=tries, playing=1),
+                                    method="POST", num_digits=1, finish_on_key="", timeout=1,
+                                    action_on_empty_result=False)
+        summary = f"summary.{at}{SLOW_SUFFIX if step.slow else ''}"
+        speak_text(keys_only, summary, lang, script().text(summary, lang))
     hints = flow.speech_hints(script(), at, lang)
     gather = response.gather(
         input="dtmf speech",
@@ -168,15 +181,55 @@ def ask(response: VoiceResponse, step: flow.Ask | flow.Summary) -> None:
         hints=", ".join(word for words in hints.values() for word in words),
         action_on_empty_result=False,
     )
-    for each in langs:
-        if lead:
-            speak(gather, lead, each)
-        if menu == "clinic_closed":
-            # Built per call: it says when the clinic opens next.
-            say_text(gather, hours.closed_message(script().clinic_hours, now(), each), each)
-        speak(gather, f"menu.{menu}", each)
+    if menu == LANGUAGE_MENU:
+        language_menu(gather, lead)
+    elif lang is None:
+        # Before a language is chosen (0 at the language menu): the whole menu in English,
+        # then the whole menu in Spanish, each ending with its language's key.
+        for each in LANGUAGES:
+            menu_in(gather, menu, each, lead, before_language=True)
+            speak(gather, f"menu.{LANGUAGE_MENU}", each)
+    else:
+        if lead == "returning" or lead == "welcome":
+            for prompt_id in flow.RETURNING if lead == "returning" else flow.WELCOME:
+                speak(gather, prompt_id, lang)
+            lead = None
+        menu_in(gather, menu, lang, lead)
+        if isinstance(step, flow.Ask) and step.lead == "returning":
+            # One short offer of the other language, in its own voice.
+            other = next(each for each in LANGUAGES if each != lang)
+            speak(gather, "switch_language", other)
     # Reached only when the caller said and pressed nothing.
     response.redirect(url_for(".silence", at=at, lang=lang, tries=tries))
+
+
+def language_menu(gather, lead: str | None) -> None:
+    """The opening (flow.OPENING), or the language choice again: each language whole, in turn."""
+    if lead == "greeting":
+        for prompt_id, each in flow.OPENING:
+            speak(gather, prompt_id, each)
+        return
+    for each in LANGUAGES:
+        if lead:
+            speak(gather, lead, each)
+        speak(gather, f"menu.{LANGUAGE_MENU}", each)
+
+
+def menu_in(gather, menu: str, lang: str, lead: str | None, before_language: bool = False) -> None:
+    """One menu in one language. A menu with an intro ("Sorry, the clinic cannot take your
+    call") says it instead of the lead: one apology, not two."""
+    if lead and not script().menu(menu).intro:
+        speak(gather, lead, lang)
+    if menu == "clinic_closed":
+        # Built per call: it says when the clinic opens next.
+        say_text(gather, hours.closed_message(script().clinic_hours, now(), lang), lang)
+    # Options that cannot work here are not offered: "back to the topics" before a language
+    # is chosen, the clinic once it was tried MAX_TRANSFERS times.
+    without = {"topics"} if before_language else set()
+    if _transfers() >= flow.MAX_TRANSFERS:
+        without.add(CLINIC)
+    text = script().menu_text(menu, lang, frozenset(without))
+    speak_text(gather, f"menu.{menu}", lang, text)
 
 
 def clinic_answers() -> bool:
@@ -184,7 +237,7 @@ def clinic_answers() -> bool:
     return bool(current_app.config["CLINIC_PHONE_NUMBER"]) and hours.is_open(script().clinic_hours, now())
 
 
-def transfer(response: VoiceResponse, lang: str | None) -> None:
+def transfer(response: VoiceResponse, lang: str | None, lead: str | None = None) -> None:
     if not hours.is_open(script().clinic_hours, now()):
         render(flow.Ask("clinic_closed", lang), response)
         return
@@ -193,8 +246,16 @@ def transfer(response: VoiceResponse, lang: str | None) -> None:
         current_app.logger.error("CLINIC_PHONE_NUMBER is not set: callers cannot reach the clinic")
         render(flow.Ask("clinic_unavailable", lang), response)
         return
-    speak(response, "transfer", lang)
-    response.dial(number, action=url_for(".clinic_done", lang=lang), method="POST", timeout=DIAL_TIMEOUT)
+    if _transfers() >= flow.MAX_TRANSFERS:
+        # Tried enough: the clinic is busy. Offer the voicemail; silence then ends the call.
+        render(flow.Ask("clinic_unavailable", lang, flow.MAX_TRIES), response)
+        return
+    for each in [lang] if lang else LANGUAGES:
+        if lead:
+            speak(response, lead, each)
+        speak(response, "transfer", each)
+    response.dial(number, action=url_for(".clinic_done", lang=lang, transfers=_transfers() + 1),
+                  method="POST", timeout=DIAL_TIMEOUT)
 
 
 # -- webhooks --------------------------------------------------------------------
@@ -209,6 +270,10 @@ def _lang() -> str | None:
 
 def _tries() -> int:
     return flow.parse_tries(request.args.get("tries"))
+
+
+def _transfers() -> int:
+    return flow.parse_transfers(request.args.get("transfers"))
 
 
 def _seconds(value: str | None) -> int:
@@ -231,8 +296,8 @@ def menu(at):
 
 @bp.post("/ivr/choose/<at>")
 def choose(at):
-    step = flow.choose(script(), at, _lang(), _tries(),
-                       request.form.get("Digits"), request.form.get("SpeechResult"))
+    step = flow.choose(script(), at, _lang(), _tries(), request.form.get("Digits"),
+                       request.form.get("SpeechResult"), playing=bool(request.args.get("playing")))
     return answer(step)
 
 

@@ -32,11 +32,11 @@ def mp3(frames: int, mark: bytes = b"") -> bytes:
     return (FRAME_HEADER + mark[:92].ljust(92, b"\0")) * frames
 
 
-def asked(request) -> tuple[str, str]:
-    """The words and language of one request gTTS sent (its form, decoded)."""
+def asked(request) -> tuple[str, str, bool]:
+    """The words, language and slowness of one request gTTS sent (its form, decoded)."""
     rpc = json.loads(parse_qs(request.body)["f.req"][0])
-    words, lang, _speed, _ = json.loads(rpc[0][0][1])
-    return words, lang
+    words, lang, slow, _ = json.loads(rpc[0][0][1])
+    return words, lang, bool(slow)
 
 
 def answer(audio_bytes: bytes) -> str:
@@ -61,14 +61,14 @@ class Google:
             mock.add_callback(responses.POST, url, callback=self._answer)
 
     def _answer(self, request):
-        words, lang = asked(request)
+        words, lang, slow = asked(request)
         failure = self.fail(words, lang)
         if isinstance(failure, Exception):
             raise failure
         if failure:
             return failure, {}, "busy"
-        mark = hashlib.sha256(f"{lang}:{words}".encode()).digest()
-        return 200, {}, answer(mp3(frames_for(words), mark))
+        mark = hashlib.sha256(f"{lang}:{slow}:{words}".encode()).digest()
+        return 200, {}, answer(mp3(frames_for(words) * (2 if slow else 1), mark))
 
     @property
     def calls(self) -> int:
@@ -78,10 +78,10 @@ class Google:
         self.mock.calls.reset()
 
 
-def bodies(text: str, lang: str) -> list[str]:
-    """The requests gTTS makes for exactly ``text`` in ``lang``."""
+def bodies(text: str, lang: str, slow: bool = False) -> list[str]:
+    """The requests gTTS makes for exactly ``text`` in ``lang`` (slowly: the slow summaries)."""
     gtts_lang, tld = audio.GTTS_VOICES[lang]
-    return gTTS(text, lang=gtts_lang, tld=tld).get_bodies()
+    return gTTS(text, lang=gtts_lang, tld=tld, slow=slow).get_bodies()
 
 
 @pytest.fixture
@@ -156,12 +156,14 @@ def test_full_build_records_exactly_each_prompts_words_in_its_voice(app, google,
         lang = next(each for each, url in GOOGLE.items() if call.request.url == url)
         sent[lang].append(call.request.body)
     for lang in LANGUAGES:
-        wanted = [body for (p, each), text in expected.items() if each == lang for body in bodies(text, each)]
+        wanted = [body for (p, each), text in expected.items() if each == lang
+                  for body in bodies(text, each, audio.is_slow(p))]
         assert sorted(sent[lang]) == sorted(wanted)
     for (prompt_id, lang), recording in recordings.items():
         data = (folder / recording.file).read_bytes()
         assert audio.file_name(data) == recording.file and len(data) == recording.size
-        assert recording.source_hash == audio.source_hash(expected[prompt_id, lang], lang)
+        assert recording.source_hash == audio.source_hash(expected[prompt_id, lang], lang,
+                                                          slow=audio.is_slow(prompt_id))
         assert recording.seconds > 0
     assert result.output.count("built") == len(expected)
     assert "English: " in result.output and "Spanish: " in result.output
@@ -200,16 +202,17 @@ def test_one_edited_prompt_is_the_only_one_recorded_again(config, menus, google,
     result = run(app, "build-audio")
 
     new_text = app.extensions["ivr.scripts"].newest().text("summary.recovery", "en")
-    assert google.calls == len(bodies(new_text, "en"))
+    # The summary and its slow version: the same words, so both are recorded again.
+    assert google.calls == len(bodies(new_text, "en")) + len(bodies(new_text, "en", slow=True))
     assert [line.split()[:3] for line in result.output.splitlines() if line.startswith("built")] == \
-        [["built", "en", "summary.recovery"]]
+        [["built", "en", "summary.recovery"], ["built", "en", "summary.recovery.slow"]]
     after = manifest(folder)
     changed = {key for key in after if after[key] != before[key]}
-    assert changed == {("summary.recovery", "en")}
+    assert changed == {("summary.recovery", "en"), ("summary.recovery.slow", "en")}
     # The old recording stays until --prune (a worker may still be serving it).
     assert (folder / before["summary.recovery", "en"].file).exists()
     result = run(app, "build-audio", "--prune")
-    assert google.calls == len(bodies(new_text, "en"))
+    assert google.calls == len(bodies(new_text, "en")) + len(bodies(new_text, "en", slow=True))
     assert f"deleted    {before['summary.recovery', 'en'].file}" in result.output
     assert sorted(p.name for p in folder.glob("*.mp3")) == sorted({r.file for r in after.values()})
 
@@ -333,7 +336,7 @@ def test_status_lists_missing_stale_and_damaged_recordings(config, menus, google
     result = run(create_app(config), "audio-status")
     assert result.exit_code == 1
     assert [line.split()[:3] for line in result.output.splitlines()[:-1]] == [
-        ["damaged", "es", "greeting"], ["stale", "en", "summary.recovery"]]
+        ["damaged", "es", "greeting"], ["stale", "en", "summary.recovery"], ["stale", "en", "summary.recovery.slow"]]
     assert "run make audio" in result.output
 
 
@@ -353,20 +356,24 @@ def test_callers_hear_recordings_in_their_language_once_built(config, google, fo
     urls = played(ET.tostring(heard.root))
     assert heard.said == []
     assert [recording_of(url, folder) for url in urls] == [
-        ("greeting", "en"), ("menu.language", "en"), ("greeting", "es"), ("menu.language", "es")]
-    # The greeting and language menu play inside the Gather, so a caller can press during them.
-    assert len(list(heard.gather.iter("Play"))) == 4
+        ("greeting", "en"), ("menu.language", "en"), ("menu.language", "es"), ("emergency", "en"), ("emergency", "es")]
+    # The opening plays inside the Gather, so a caller can press during it.
+    assert len(list(heard.gather.iter("Play"))) == 5
     assert all(url.startswith(PUBLIC_BASE_URL + "/audio/") for url in urls)
 
     for lang in LANGUAGES:
         heard = choose_language(call, lang)
         assert heard.said == []
-        assert [recording_of(url, folder) for url in played(ET.tostring(heard.root))] == [("menu.topics", lang)]
+        assert [recording_of(url, folder) for url in played(ET.tostring(heard.root))] == [
+            ("notice", lang), ("emergency", lang), ("menu.topics", lang)]
         for key, topic in TOPICS.items():
             heard = call.press(key)
             assert heard.said == []
             assert [recording_of(url, folder) for url in played(ET.tostring(heard.root))] == [
                 (f"summary.{topic}", lang), ("menu.after_summary", lang)]
+            heard = call.press("8")
+            assert [recording_of(url, folder) for url in played(ET.tostring(heard.root))] == [
+                (f"summary.{topic}.slow", lang), ("menu.after_summary", lang)]
             call.press("*")
 
 
@@ -393,7 +400,7 @@ def test_a_damaged_recording_is_said_instead(config, google, folder, harm):
     call = Call(app.test_client())
     heard = call.answer()
     assert heard.said == []
-    path = folder / manifest(folder)["greeting", "es"].file
+    path = folder / manifest(folder)["emergency", "es"].file
     if harm == "delete":
         path.unlink()
     elif harm == "same size":
@@ -403,7 +410,7 @@ def test_a_damaged_recording_is_said_instead(config, google, folder, harm):
 
     heard = call.answer()
     assert [lang for lang, _ in heard.said] == ["es-MX"]
-    assert "Dallas Pain Relief Center" in heard.text
+    assert "9 1 1" in heard.text
     assert app.test_client().get(f"/audio/{path.stem}.mp3").status_code == 404
 
 
@@ -421,7 +428,7 @@ def test_a_running_line_picks_up_a_new_build_without_a_restart(config, google, f
     call = Call(app.test_client())
     assert played(ET.tostring(call.answer().root)) == []
     build(config)  # by another process, as staff would
-    assert len(played(ET.tostring(call.answer().root))) == 4
+    assert len(played(ET.tostring(call.answer().root))) == 5
 
 
 def test_each_recording_is_read_once_not_on_every_call(config, google, folder, monkeypatch):

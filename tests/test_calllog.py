@@ -107,7 +107,10 @@ def test_repeats_goodbyes_and_errors_are_logged(app, call, monkeypatch):
     call.press("9")
     call.wait_silently()
     call.wait_silently()
-    assert events(app)[-1] == ("goodbye", "no_input")
+    # Closed: one last offer to leave a message, with when the clinic opens, then goodbye.
+    assert events(app)[-1] == ("no_input", "clinic_closed")
+    call.wait_silently()
+    assert events(app)[-1] == ("goodbye", None)
     from ivr import flow
 
     monkeypatch.setattr(flow, "choose", lambda *a: 1 / 0)
@@ -174,7 +177,7 @@ def leave_voicemail(app, call, lang):
     call.answer()
     call.press({"en": "1", "es": "2"}[lang])
     call.press("0")
-    return call.press("1")
+    return call.press("7")
 
 
 @pytest.mark.parametrize("lang", ["en", "es"])
@@ -242,7 +245,7 @@ def seeded(app, client):
     c = LoggedCall(client, "CA-c", "+12145550003")
     c.answer(), c.press("2"), c.press("1"), c.press("*"), c.press("3"), c.press("0")
     c.follow("Dial", {"DialCallStatus": "busy"})       # missed: leaves a voicemail
-    c.press("1")
+    c.press("7")
     c.callback(c.heard.first("Record").get("recordingStatusCallback"), {
         "RecordingSid": "RE-c", "RecordingUrl": RECORDING_URL, "RecordingStatus": "completed",
         "RecordingDuration": "42"})
@@ -250,7 +253,7 @@ def seeded(app, client):
     c.ends(150)
     at(app, "2026-11-03 19:00")  # Tuesday evening, closed
     d = LoggedCall(client, "CA-d", "+12145550001")     # caller a again
-    d.answer(), d.press("1"), d.press("2"), d.press("1"), d.press("0"), d.press("1")
+    d.answer(), d.press("1"), d.press("2"), d.press("9"), d.press("0"), d.press("7")
     d.callback(d.heard.first("Record").get("recordingStatusCallback"), {
         "RecordingSid": "RE-d", "RecordingUrl": RECORDING_URL, "RecordingStatus": "completed",
         "RecordingDuration": "0"})

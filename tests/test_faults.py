@@ -18,7 +18,7 @@ def walk(call: Call, lang_key: str = "2") -> list:
     heard = [call.answer(), call.press(lang_key), call.press("3"), call.press("*"), call.press("0")]
     if heard[-1].first("Dial") is not None:
         heard.append(call.follow("Dial", {"DialCallStatus": "busy"}))
-    heard.append(call.press("1"))
+    heard.append(call.press("7"))
     heard.append(call.follow("Record", {"RecordingUrl": "https://api.twilio.com/rec/RE1", "RecordingDuration": "9"}))
     return heard
 

@@ -116,10 +116,10 @@ def choose_language(call, lang):
 CLOSED = {
     "en": "The clinic is closed right now. We open Monday at 8 a.m. "
           "If you have an emergency, hang up and dial 9 1 1. "
-          "To leave a message for the clinic, press 1. To go back to the topics, press star.",
+          "To leave a message for the clinic, press 7. For the topics, press star.",
     "es": "La clínica está cerrada en este momento. Abrimos el lunes a las 8 de la mañana. "
           "Si tiene una emergencia, cuelgue y marque al 9 1 1. "
-          "Para dejarle un mensaje a la clínica, oprima 1. Para regresar a los temas, oprima asterisco.",
+          "Para dejarle un mensaje a la clínica, oprima 7. Para los temas, oprima asterisco.",
 }
 
 
@@ -131,9 +131,9 @@ def test_after_hours_zero_says_when_the_clinic_opens_and_offers_voicemail(call, 
     assert heard.first("Dial") is None
     assert heard.text == CLOSED[lang]
     assert heard.languages == {LANG[lang][1]}
-    # Inside the Gather: the caller can press 1 while the message plays.
+    # Inside the Gather: the caller can press 7 while the message plays.
     assert CLOSED[lang][:40] in " ".join(heard.gather.itertext())
-    heard = call.press("1")
+    heard = call.press("7")
     record = heard.first("Record")
     assert record is not None and record.get("finishOnKey") == "#" and record.get("playBeep") == "true"
     assert int(record.get("maxLength")) <= 300
@@ -154,7 +154,7 @@ def test_star_from_the_closed_message_goes_back_to_topics(call, clock):
     clock(chicago("2026-11-07 11:00"))
     choose_language(call, "es")
     call.press("0")
-    assert "Para la recuperación, oprima 2." in call.press("*").text
+    assert "La recuperación, oprima 2." in call.press("*").text
 
 
 def test_silence_after_the_closed_message_repeats_it(call, clock):

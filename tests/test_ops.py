@@ -102,7 +102,7 @@ def test_the_callers_number_never_reaches_any_log(call, caplog, log_lines, monke
     call.press("1")
     call.press("0")
     call.follow("Dial", {"DialCallStatus": "busy"})
-    call.press("1")
+    call.press("7")
     call.follow("Record", {"RecordingUrl": "https://api.twilio.com/rec/RE1", "RecordingDuration": "9"})
     from ivr import flow
 

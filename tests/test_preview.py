@@ -64,7 +64,7 @@ def test_preview_walks_the_signed_webhooks(client):
     turn = step(client, {})
     assert "Dallas Pain Relief Center" in said(turn) and turn["keys"] == ["1", "2", "0"]
     turn = answer(client, turn, press="2")
-    assert said(turn).startswith("Para el procedimiento, oprima 1.")
+    assert said(turn).startswith("Información general, no consejo médico.")
     assert {verb["language"] for verb in turn["heard"]} == {"es-MX"}
     assert turn["keys"] == ["1", "2", "3", "4", "0", "*"]
     turn = answer(client, turn, silence=True)
@@ -75,7 +75,7 @@ def test_preview_walks_the_signed_webhooks(client):
     assert turn["wait"]["verb"] == "dial" and turn["wait"]["number"] == CLINIC_NUMBER
     turn = answer(client, turn, dial="busy")
     assert "no puede atender su llamada" in said(turn)
-    turn = answer(client, turn, press="1")
+    turn = answer(client, turn, press="7")
     assert turn["wait"]["verb"] == "record"
     turn = answer(client, turn, record="message")
     assert said(turn).startswith("Gracias. Su mensaje quedó guardado.") and turn["wait"] is None
@@ -178,7 +178,7 @@ def test_a_staff_member_walks_the_line_in_a_browser(browser, server, monkeypatch
     offered = [b.text for b in browser.find_elements(By.CSS_SELECTOR, "#keypad button.offered")]
     assert offered == ["1", "2", "0"]
 
-    lines = click_then_see('[data-key="2"]', "Para el procedimiento, oprima 1.")
+    lines = click_then_see('[data-key="2"]', "El procedimiento, oprima 1.")
     assert lines[0] == "You press 2"
     assert all(line.startswith("es-MX") for line in lines[1:])
     assert "Keys that do something here: 1 2 3 4 0 *" in browser.find_element(By.ID, "status").text
@@ -188,11 +188,11 @@ def test_a_staff_member_walks_the_line_in_a_browser(browser, server, monkeypatch
     browser.find_element(By.ID, "speech").send_keys("recuperación")
     click_then_see("#say-button", "Esto es lo que puede esperar después de la cifoplastia.")
 
-    click_then_see('[data-key="0"]', "Lo estoy comunicando con la clínica.")
+    click_then_see('[data-key="0"]', "Le comunico con la clínica.")
     assert browser.find_element(By.ID, "dial-choices").is_displayed()
     assert not browser.find_element(By.CSS_SELECTOR, '[data-key="1"]').is_enabled()
     click_then_see('[data-dial="no-answer"]', "no puede atender su llamada")
-    click_then_see('[data-key="1"]', "después del tono")
+    click_then_see('[data-key="7"]', "después del tono")
     click_then_see('[data-record="message"]', "Su mensaje quedó guardado.")
     assert transcript()[-1] == "The line hung up."
     assert browser.find_element(By.ID, "status").text == "The line hung up."

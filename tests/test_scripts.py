@@ -29,7 +29,7 @@ def test_menus_follow_the_keypad_conventions(script):
         assert len(menu.options) <= MAX_OPTIONS
         assert menu.options.get("0") is None or menu.options["0"].goes_to == "clinic"
     assert "For recovery, press 2." in script.text("menu.topics", "en")
-    assert "Para regresar a los temas, oprima asterisco." in script.text("menu.after_summary", "es")
+    assert "Para los temas, oprima asterisco." in script.text("menu.after_summary", "es")
 
 
 # -- staff mistakes --------------------------------------------------------------
@@ -96,8 +96,8 @@ def test_gap_in_numbering_is_reported(menus_copy):
 
 
 def test_unquoted_star_gets_a_helpful_message(menus_copy):
-    edit(menus_copy / "menus.yaml", '      "*":\n        say: {en: To go back to the topics, es: Para regresar a los temas}\n        goes_to: topics\n        hints: {en: [topics], es: [temas]}\n      "0":\n        say: {en: To speak',
-         '      *:\n        say: {en: To go back to the topics, es: Para regresar a los temas}\n        goes_to: topics\n        hints: {en: [topics], es: [temas]}\n      "0":\n        say: {en: To speak')
+    edit(menus_copy / "menus.yaml", '      "*":\n        say: {en: For the topics, es: Para los temas}\n        goes_to: topics\n        hints: {en: [topics], es: [temas]}\n      "0":\n        say: {en: To speak',
+         '      *:\n        say: {en: For the topics, es: Para los temas}\n        goes_to: topics\n        hints: {en: [topics], es: [temas]}\n      "0":\n        say: {en: To speak')
     assert 'must be written in quotes' in problems(menus_copy)
 
 
@@ -143,10 +143,10 @@ def test_scripts_without_key_facts_are_fine(menus_copy):
 
 
 def test_english_on_the_spanish_path_is_a_warning(menus_copy):
-    edit(menus_copy / "menus.yaml", "es: Para el procedimiento}", "es: Para the procedimiento}")
+    edit(menus_copy / "menus.yaml", "es: La recuperación}", "es: The recuperación}")
     script, found = check_scripts(menus_copy)
     assert script is not None
-    assert ["menus.topics: warning: the Spanish text says 'the', an English word: callers who chose Spanish "
+    assert ["menus.topics: warning: the Spanish text says 'The', an English word: callers who chose Spanish "
             "should hear only Spanish"] == [str(p).split(": ", 1)[1] for p in found]
 
 

@@ -100,11 +100,11 @@ def test_missing_call_sid_is_fine(client):
 
 def test_unknown_language_returns_to_the_language_choice(call):
     heard = call.post("/ivr/choose/topics?lang=fr&tries=0", {"Digits": "2"})
-    assert "Para español, oprima 2 o diga español." in heard.text
+    assert "Para español, oprima 2." in heard.text
 
 
 @pytest.mark.parametrize("lang,apology", [("en", "We are sorry. Something went wrong on our side."),
-                                          ("es", "Lo sentimos. Tuvimos un problema de nuestro lado.")])
+                                          ("es", "Lo sentimos. Hubo un problema en nuestro sistema.")])
 def test_unexpected_error_apologises_in_callers_language_and_offers_the_clinic(call, monkeypatch, lang, apology):
     from ivr import flow
 
@@ -157,5 +157,5 @@ def test_first_failure_on_the_way_to_the_clinic_goes_back_to_the_topics(call, mo
 
     monkeypatch.setattr(views, "transfer", lambda *a: 1 / 0)
     heard = call.post("/ivr/clinic?lang=es")
-    assert heard.text == "Lo sentimos. Tuvimos un problema de nuestro lado."
-    assert call.wait_silently().text.startswith("Para el procedimiento, oprima 1.")
+    assert heard.text == "Lo sentimos. Hubo un problema en nuestro sistema."
+    assert call.wait_silently().text.startswith("El procedimiento, oprima 1.")

@@ -1,0 +1,244 @@
+"""Issue 10: the language first, keys that mean the same everywhere, and no path that loops."""
+import re
+import shutil
+import xml.etree.ElementTree as ET
+from datetime import datetime
+
+import pytest
+
+from conftest import CHICAGO, FIXTURE_MENUS, Call, query
+from ivr import create_app, timing
+from ivr.checks import mentioned_keys
+from ivr.menus import check_scripts, load_script
+
+CLOSED = datetime(2026, 11, 28, 20, 0, tzinfo=CHICAGO)  # a Saturday evening
+LANG = {"en": ("1", "en-US"), "es": ("2", "es-MX")}
+DIAL_OUTCOMES = ["busy", "no-answer", "failed", "canceled", "completed"]
+MAX_WEBHOOKS = 15
+
+
+def choose_language(call, lang):
+    call.answer()
+    return call.press(LANG[lang][0])
+
+
+# -- time to information ---------------------------------------------------------------
+
+
+def said_until(heard, key: str) -> float:
+    """Seconds of speech in one answer until the sentence offering ``key`` ends."""
+    total = 0.0
+    for say in heard.root.iter("Say"):
+        lang = "en" if say.get("language") == "en-US" else "es"
+        for sentence in say.iter("s"):
+            text = " ".join("".join(sentence.itertext()).split())
+            total += timing.spoken_seconds(text)
+            if key in mentioned_keys(text, lang):
+                return total
+    raise AssertionError(f"{key} is never offered")
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_the_budget_computation_follows_what_the_webhooks_say(call, lang):
+    script = load_script(FIXTURE_MENUS)
+    computed = timing.time_to_information(script, lang, returning=False)
+    for topic, key in timing.topic_keys(script).items():
+        opening = call.answer()
+        seconds = said_until(opening, LANG[lang][0])
+        seconds += said_until(call.press(LANG[lang][0]), key)
+        assert seconds == pytest.approx(computed[topic], abs=0.01)
+    assert timing.opening_seconds(script, "es") == pytest.approx(said_until(call.answer(), "2"), abs=0.01)
+
+
+def test_the_pace_is_words_and_sentences():
+    # 2.2 words a second plus 0.25 s a sentence; "9 1 1" is three words.
+    assert timing.spoken_seconds("For emergencies, dial 9 1 1.") == pytest.approx(6 / 2.2 + 0.25)
+    assert timing.spoken_seconds("One two. Three four.") == pytest.approx(4 / 2.2 + 0.5)
+
+
+def test_recordings_are_timed_by_their_length():
+    script = load_script(FIXTURE_MENUS)
+    recorded = {("menu.topics", "en"): 30.0}
+    said = timing.time_to_information(script, "en", returning=False)
+    with_recording = timing.time_to_information(script, "en", returning=False, recorded=recorded)
+    before_menu = said["procedure"] - timing.spoken_seconds("For the procedure, press 1.")
+    assert with_recording["procedure"] == pytest.approx(before_menu + 30.0)
+
+
+def test_check_warns_when_an_edit_makes_callers_wait_too_long(tmp_path):
+    menus = tmp_path / "menus"
+    shutil.copytree(FIXTURE_MENUS, menus)
+    path = menus / "menus.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("en: General information, not medical advice.",
+                                 "en: This line gives general information about the procedure, not medical advice."),
+                    encoding="utf-8")
+    script, problems = check_scripts(menus)
+    assert script is not None  # a warning: the line keeps speaking
+    messages = [p.message for p in problems if p.warning]
+    assert any(m.startswith("a first-time caller in English waits") and "the budget is 22 s" in m for m in messages)
+    assert any(m.startswith("a returning caller in English waits") for m in messages)
+
+
+# -- keys mean the same everywhere -------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_a_topic_key_during_a_summary_plays_that_topic(call, lang):
+    # Defect: 2 while the procedure played said "That is not one of the choices".
+    choose_language(call, lang)
+    call.press("1")
+    heard = call.press("2")  # the summary's own Gather: pressed while it plays
+    assert heard.said[0][1].startswith("Here is what to expect" if lang == "en" else "Esto es lo que puede esperar")
+    heard = call.post(heard.gather.get("action").replace("&playing=1", ""), {"Digits": "3"})  # after it
+    assert heard.said[0][1].startswith("Here are the possible risks" if lang == "en" else "Estos son los posibles")
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_a_key_that_means_nothing_during_a_summary_is_its_end_without_a_scolding(call, lang):
+    choose_language(call, lang)
+    call.press("1")
+    heard = call.press("5")
+    assert heard.said[0][1].startswith("To hear this again, press 9." if lang == "en" else "Para escucharlo otra vez")
+    assert "not one of the choices" not in heard.text and "no es una de las opciones" not in heard.text
+    assert query(heard.gather.get("action"))["tries"] == "0"
+
+
+def test_zero_and_star_and_the_topics_work_in_the_clinic_menus(call):
+    choose_language(call, "en")
+    call.press("0")
+    call.follow("Dial", {"DialCallStatus": "busy"})
+    assert call.press("2").said[0][1].startswith("Here is what to expect")
+
+
+@pytest.mark.parametrize("lang,other,words", [("en", "es-MX", "Información general"), ("es", "en-US", "General information")])
+def test_six_switches_the_language_from_anywhere(call, lang, other, words):
+    choose_language(call, lang)
+    call.press("3")
+    heard = call.press("6")
+    assert heard.languages == {other}
+    assert heard.said[0][1].startswith(words)
+
+
+def test_three_tries_at_clinic_unavailable_say_one_apology_not_two(app, call):
+    # Defect: "Sorry, I did not hear a choice. Sorry, the clinic cannot take your call..."
+    app.config["CLINIC_PHONE_NUMBER"] = ""
+    choose_language(call, "en")
+    call.wait_silently()
+    call.wait_silently()
+    heard = call.wait_silently()
+    assert heard.text.count("Sorry") == 1
+    assert heard.text.startswith("Sorry, the clinic cannot take your call right now.")
+    call.answer()
+    call.press("1")
+    call.press("0")
+    for again in (call.wait_silently(), call.press("5")):
+        assert again.text.count("Sorry") == 1 and "not one of the choices" not in again.text
+        assert again.text.startswith("Sorry, the clinic cannot take your call right now.")
+
+
+@pytest.mark.parametrize("lang,line", [("en", "For emergencies, dial 9 1 1."),
+                                       ("es", "En una emergencia, marque al 9 1 1.")])
+@pytest.mark.parametrize("status", ["busy", "no-answer"])
+def test_clinic_unavailable_repeats_911_in_the_callers_language(call, lang, line, status):
+    choose_language(call, lang)
+    call.press("0")
+    heard = call.follow("Dial", {"DialCallStatus": status})
+    assert line in heard.text and heard.languages == {LANG[lang][1]}
+
+
+def test_a_busy_clinic_is_dialled_at_most_twice_then_voicemail_then_goodbye(call):
+    # Defect: three silences at "the clinic cannot take your call" dialled again, for ever.
+    choose_language(call, "en")
+    dials = 0
+    heard = call.press("0")
+    for _ in range(MAX_WEBHOOKS):
+        if heard.first("Dial") is not None:
+            dials += 1
+            heard = call.follow("Dial", {"DialCallStatus": "busy"})
+        elif heard.verbs[-1] == "Hangup":
+            break
+        else:
+            heard = call.wait_silently()
+    assert dials == 2
+    assert heard.verbs[-1] == "Hangup" and "Goodbye" in heard.text
+    # After the second attempt, 0 no longer dials: the voicemail is offered instead.
+    call.answer()
+    heard = call.post("/ivr/clinic?lang=en&transfers=2")
+    assert heard.first("Dial") is None and "To leave a message, press 7." in heard.text
+    assert "To call the clinic again" not in heard.text
+    assert call.press("0").first("Dial") is None
+
+
+# -- every path ends well --------------------------------------------------------------
+
+
+def _start(call, where: str, lang: str):
+    """Reach a menu; returns the number of webhooks it took."""
+    if where == "language":
+        call.answer()
+        return 1
+    choose_language(call, lang)
+    if where == "topics":
+        return 2
+    if where == "summary":
+        call.press("2")
+        return 3
+    heard = call.press("0")
+    if heard.first("Dial") is not None:
+        call.follow("Dial", {"DialCallStatus": "busy"})
+        return 4
+    return 3
+
+
+@pytest.mark.parametrize("where", ["language", "topics", "summary", "clinic"])
+@pytest.mark.parametrize("caller", ["silent", "wrong keys"])
+@pytest.mark.parametrize("dial", DIAL_OUTCOMES)
+@pytest.mark.parametrize("clinic", ["open", "closed"])
+def test_every_menu_ends_politely_for_a_silent_or_confused_caller(app, client, where, caller, dial, clinic):
+    if clinic == "closed":
+        app.config["CLOCK"] = lambda: CLOSED
+    for lang in ("en", "es"):
+        call = Call(client)
+        webhooks = _start(call, where, lang)
+        heard = call.heard
+        while heard.verbs[-1] != "Hangup" and heard.first("Record") is None:
+            assert webhooks < MAX_WEBHOOKS, f"still going after {webhooks} webhooks: {heard.text}"
+            if heard.first("Dial") is not None:
+                heard = call.follow("Dial", {"DialCallStatus": dial})
+            elif caller == "silent":
+                heard = call.wait_silently()
+            else:
+                heard = call.press("5")
+            webhooks += 1
+        if heard.verbs[-1] == "Hangup" and heard.first("Dial") is None and dial != "completed":
+            # A goodbye, never a silent hang-up, in a language the caller understands.
+            assert re.search(r"Goodbye|Hasta luego", heard.text), heard.text
+
+
+# -- hear it again, more slowly --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_the_after_summary_menu_offers_again_and_more_slowly(call, lang):
+    choose_language(call, lang)
+    heard = call.press("4")
+    offered = (["To hear this again, press 9.", "To hear it more slowly, press 8."] if lang == "en"
+               else ["Para escucharlo otra vez, oprima 9.", "Para escucharlo más despacio, oprima 8."])
+    assert all(line in heard.text for line in offered)
+    normal = next(heard.root.iter("prosody")).get("rate")
+    slow = call.press("8")
+    summary = next(slow.root.iter("Gather"))
+    rates = [p.get("rate") for p in summary.iter("prosody")]
+    assert rates and all(int(rate.rstrip("%")) < int(normal.rstrip("%")) for rate in rates)
+    assert slow.said[0][1] == heard.said[0][1]  # the same words
+    again = call.press("9")
+    assert [p.get("rate") for p in next(again.root.iter("Gather")).iter("prosody")] == [normal]
+
+
+def test_saying_slowly_asks_for_the_slow_version(call):
+    choose_language(call, "es")
+    call.press("2")
+    heard = call.say("más despacio, por favor")
+    assert heard.said[0][1].startswith("Esto es lo que puede esperar")
+    assert next(heard.root.iter("prosody")).get("rate") == "70%"

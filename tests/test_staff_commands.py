@@ -406,9 +406,9 @@ def test_simulate_plays_the_after_summary_menu_after_a_summary():
     result = run_on_fixture(simulate, "--lang", "en", "--keys", "2")
     lines = result.output.splitlines()
     summary = next(n for n, line in enumerate(lines) if line.startswith("Line [en-US]: Here is what to expect"))
-    assert lines[summary + 1] == ("Line [en-US]: To hear this again, press 1. To go back to the topics, press star. "
-                                  "To speak with the clinic, press 0.")
-    assert lines[summary + 2] == "    keys: 1 0 *"
+    assert lines[summary + 1] == ("Line [en-US]: To hear this again, press 9. To hear it more slowly, press 8. "
+                                  "For the topics, press star. To speak with the clinic, press 0.")
+    assert lines[summary + 2] == "    keys: 8 9 0 *"
 
 
 # -- start-up ---------------------------------------------------------------------

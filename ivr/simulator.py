@@ -127,8 +127,9 @@ class PhoneLine:
                 case "gather":
                     turn.heard += verb["heard"]
                     # A summary, then its menu: a caller who lets the summary play hears the menu
-                    # (the next Gather, same action), and a key at either does the same.
-                    while verbs and verbs[0]["verb"] == "gather" and verbs[0]["action"] == verb["action"]:
+                    # (the next Gather, same menu: the summary's action only adds playing=1).
+                    while verbs and verbs[0]["verb"] == "gather" and \
+                            verbs[0]["action"] == verb["action"].replace("&playing=1", ""):
                         verb, verbs = verbs[0], verbs[1:]
                         turn.heard += verb["heard"]
                     turn.wait, turn.rest, turn.keys = verb, verbs, self.keys_at(verb["action"])

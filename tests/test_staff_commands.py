@@ -272,8 +272,7 @@ def test_simulate_interactively():
     assert "> Caller presses 1.\nLine [en-US]: General information, not medical advice." in out
     assert "> Caller stays silent.\nLine [en-US]: Sorry, I did not hear a choice." in out
     assert '> Caller says "risks".\nLine [en-US]: Here are the possible risks' in out
-    # A key that means nothing during a summary: the after-summary menu, without a scolding.
-    assert "> Caller presses 5.\nLine [en-US]: To hear this again, press 9." in out
+    assert "> Caller presses 5.\nLine [en-US]: That is not one of the choices." in out
     assert out.endswith("> Caller hangs up.\n")
 
 

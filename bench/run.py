@@ -5,7 +5,9 @@ signed requests: a caller's path greeting -> language -> topic -> summary -> bac
 a bounded closed loop (CLIENTS threads, each sending its next request when the previous answer
 is complete, for SECONDS per app). Each worker class is measured for every app, so the
 comparison is fair. Prints requests/s, p50 and p99 per app, the ratios and whether they meet
-the targets (throughput >= 0.8x bare, p99 <= 1.5x bare); exits 1 if they do not. "start s" is
+the targets against the signed yardstick, the least any webhook must do (throughput >= 1.0x,
+p99 <= 1.1x, issue 13); the unsigned bare app's ratios are printed for information. Exits 1 if
+a target is missed. "start s" is
 from starting gunicorn to its first answered signed request (all three start at once).
 
 The client replays pre-built request bytes over raw sockets so that it costs as little CPU
@@ -42,8 +44,9 @@ ROUNDS = 5
 # The line, and the yardsticks of bench/bare_app.py (run with bench/ on PYTHONPATH).
 APPS = {"line": "app:app", "bare": "bare_app:app", "signed": "bare_app:signed_app"}
 START_TIMEOUT = 30.0
-TARGET_THROUGHPUT_RATIO = 0.8
-TARGET_P99_RATIO = 1.5
+# Against "signed": Flask checking the signature as Twilio's docs show, answering constant TwiML.
+TARGET_THROUGHPUT_RATIO = 1.0
+TARGET_P99_RATIO = 1.1
 # What Twilio posts with every webhook of a call (numbers are fictional 555 numbers).
 TWILIO_PARAMS = {
     "AccountSid": "AC" + "1" * 32, "ApiVersion": "2010-04-01", "CallSid": "CA" + "2" * 32,
@@ -272,12 +275,12 @@ def main() -> int:
             other = results[name]
             throughput, p99 = ours.rps / other.rps, ours.percentile(99) / other.percentile(99)
             met = throughput >= TARGET_THROUGHPUT_RATIO and p99 <= TARGET_P99_RATIO and not ours.errors
-            if name == "bare":
+            if name == "signed":
                 ok &= met
             print(f"{'':<6} {worker_class:<8} line/{name}: throughput {throughput:.2f}x, p99 {p99:.2f}x, "
                   f"p50 {ours.percentile(50) / other.percentile(50):.2f}x"
                   + (f" (targets >= {TARGET_THROUGHPUT_RATIO}x, <= {TARGET_P99_RATIO}x) -> {'met' if met else 'MISSED'}"
-                     if name == "bare" else ""))
+                     if name == "signed" else " (for information)"))
     print("client CPU = the load generator's share of one core (the rest is left to the servers)")
     return 0 if ok else 1
 

@@ -43,6 +43,7 @@ A row's ``event``, and what ``detail`` then holds:
 from __future__ import annotations
 
 import atexit
+import functools
 import hashlib
 import hmac
 import logging
@@ -311,14 +312,17 @@ def _fit(row: dict, table: Table = call_steps) -> dict:
     """Every column (rows of one INSERT must have the same keys), text cut to its column's size and
     without NUL (PostgreSQL refuses it): odd input never fails an INSERT."""
     fitted = {}
-    for column in table.columns:
-        if column is table.autoincrement_column:
-            continue
-        value = row.get(column.name)
-        if isinstance(value, str):
-            value = value.replace("\x00", "")[:column.type.length]
-        fitted[column.name] = value
+    for name, length in _columns(table):
+        value = row.get(name)
+        fitted[name] = value.replace("\x00", "")[:length] if isinstance(value, str) else value
     return fitted
+
+
+@functools.cache
+def _columns(table: Table) -> list[tuple[str, int | None]]:
+    # Once per table: reading them from SQLAlchemy for every row cost more than the INSERT.
+    return [(column.name, getattr(column.type, "length", None))
+            for column in table.columns if column is not table.autoincrement_column]
 
 
 def _short(exc: Exception) -> str:

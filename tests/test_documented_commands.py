@@ -115,3 +115,9 @@ def test_every_folder_of_the_package_is_declared_with_its_files():
         for file in folder.iterdir():
             if file.is_file() and file.suffix != ".py" and file.suffix != ".pyc":
                 assert any(fnmatch(file.name, pattern) for pattern in data.get(package, [])), file
+
+
+def test_the_readme_stays_short():
+    # The guide's rule: details go to docs/ (production.md, performance.md, editing-scripts.md).
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").count("\n")
+    assert lines <= 150, f"README.md has {lines} lines: move details to docs/"

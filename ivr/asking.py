@@ -1,7 +1,7 @@
 """What a caller's words mean where a chosen-language menu listens: an emergency, a menu option,
 or a question for ivr/menus/questions.yaml.
 
-Pure decisions, like flow.py (which calls ``hear``); no Flask here. In this order:
+Pure decisions, used by flow.py; no Flask here. In this order:
 1. words that sound like an emergency: the emergency sentence at once;
 2. words that only name a menu option ("recovery", "tell me about the risks", "operador"):
    the option, as before questions existed;
@@ -54,12 +54,15 @@ def only_option_words(speech: str, lang: str, option_words: list[str]) -> bool:
     for phrase in sorted((fold(p) for p in option_words), key=len, reverse=True):
         if phrase:
             said = said.replace(f" {phrase} ", " ")
+            # "For recovery" is said "recovery"; "Para saber quién es candidato", "quién es candidato".
+            words = phrase.split()
+            while words and words[0] in REQUEST_WORDS[lang]:
+                words.pop(0)
+            if words:
+                said = said.replace(f" {' '.join(words)} ", " ")
     return all(word in REQUEST_WORDS[lang] or len(word) == 1 and word.isdigit() for word in said.split())
 
 
-def hear(script: Script, lang: str, speech: str) -> Answer | Emergency:
-    """The caller's words as an emergency or a question (the option words were looked at first)."""
-    index = script.questions.index
-    if index.is_emergency(speech, lang):
-        return Emergency(lang)
-    return Answer(index.match(speech, lang), lang, speech)
+def hear(script: Script, lang: str, speech: str) -> Answer:
+    """The caller's words as a question: the entry that answers them, or none."""
+    return Answer(script.questions.index.match(speech, lang), lang, speech)

@@ -54,7 +54,18 @@ def mermaid(script: Script) -> str:
         f"    voicemail[[{_label('Voicemail: the caller leaves a message')}]] -->|{_label('message left')}| done",
         f"    voicemail -->|{_label('nothing recorded')}| menu_topics",
     ]
+    if script.questions is not None:
+        lines += _question_path(script)
     return "```mermaid\n" + "\n".join(lines) + "\n```\n"
+
+
+def _question_path(script: Script) -> list[str]:
+    """Where a caller asks a question in their own words (questions.yaml), in one line: the README
+    keeps to its length."""
+    answered = ("questions.yaml: the answer, or “the clinic can help, press 0”; emergency words: "
+                f"dial 911<br/>Then: {script.questions.prompts.after_answer.en}")
+    return [f"    menu_topics & menu_after_summary -->|{_label('a question, in the caller’s words')}| "
+            f"question([{_label(answered)}])"]
 
 
 def replace_block(markdown: str, block: str) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import asking
 from .script import (AGAIN, BACK_KEY, CLINIC, CLINIC_KEY, KEYPAD, LANGUAGE_MENU, LANGUAGES, SLOWER, SWITCH_KEY,
                      VOICEMAIL, Script, normalise)
 
@@ -31,6 +32,9 @@ VALID_KEYS = set(KEYPAD)
 # Menus a caller can reach before choosing a language (0 at the language menu): they are
 # said in every language, one after the other.
 SPOKEN_IN_EVERY_LANGUAGE = {LANGUAGE_MENU, "clinic_unavailable", "clinic_closed"}
+# The menu after an answer to a spoken question: another question, the topic keys, * for the
+# topics, 0 for the clinic.
+ANSWERED = "answered"
 SPOKEN_DIGITS = {
     "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "zero": "0", "star": "*",
     "uno": "1", "dos": "2", "tres": "3", "cuatro": "4", "cinco": "5", "cero": "0", "asterisco": "*",
@@ -76,7 +80,7 @@ class Goodbye:
     offered: bool = False
 
 
-Step = Ask | Summary | Transfer | Voicemail | Goodbye
+Step = Ask | Summary | Transfer | Voicemail | Goodbye | asking.Answer | asking.Emergency
 
 
 def parse_lang(value: str | None) -> str | None:
@@ -104,11 +108,21 @@ def position(script: Script, at: str | None, lang: str | None) -> tuple[str, str
         return LANGUAGE_MENU, None
     if at in script.summaries or (at and script.has_menu(at) and at != "after_summary"):
         return at, lang
+    if at == ANSWERED and script.questions is not None:
+        return at, lang
     return "topics", lang
 
 
 def menu_id(script: Script, at: str) -> str:
-    return "after_summary" if at in script.summaries else at
+    """The menu whose options work at ``at``: after an answer, the topic menu's."""
+    return "after_summary" if at in script.summaries else "topics" if at == ANSWERED else at
+
+
+def listens_for_questions(script: Script, at: str, lang: str | None) -> bool:
+    """A chosen-language menu where a caller may ask a question: the topic menu, the menu after a
+    summary (``at`` is its topic) and the menu after an answer."""
+    return lang is not None and script.questions is not None and (
+        at in ("topics", ANSWERED) or at in script.summaries)
 
 
 def start(remembered: str | None = None) -> Ask:
@@ -148,6 +162,9 @@ def choose(script: Script, at: str | None, lang: str | None, tries: int,
     speech = (speech or "")[:MAX_SPEECH_CHARS]
     if not digits and not normalise(speech):
         return retry(script, at, lang, tries, "no_input")
+    if not digits and listens_for_questions(script, at, lang):
+        if heard := _question(script, at, lang, speech):
+            return heard
     key = digits if digits else key_from_speech(script, at, lang, speech)
     step = _follow(script, at, lang, key) if key in VALID_KEYS else None
     if step is None and playing:
@@ -155,6 +172,19 @@ def choose(script: Script, at: str | None, lang: str | None, tries: int,
         # is taken as the summary's end, and the after-summary menu follows.
         return Ask(at, lang, tries)
     return step or retry(script, at, lang, tries, "invalid_choice")
+
+
+def _question(script: Script, at: str, lang: str, speech: str) -> asking.Answer | asking.Emergency | None:
+    """Emergency words first; then words that only name an option are that option (None);
+    anything else is a question."""
+    if script.questions.index.is_emergency(speech, lang):
+        return asking.Emergency(lang)
+    # An option's hints, and its own words ("who is a candidate"): a caller who repeats them wants it.
+    option_words = [word for words in speech_hints(script, at, lang).values() for word in words]
+    option_words += [getattr(option.say, lang) for option in script.menu(menu_id(script, at)).options.values()]
+    if asking.only_option_words(speech, lang, option_words + list(SPOKEN_DIGITS)):
+        return None
+    return asking.hear(script, lang, speech)
 
 
 def _follow(script: Script, at: str, lang: str | None, key: str) -> Step | None:
@@ -174,7 +204,8 @@ def _follow(script: Script, at: str, lang: str | None, key: str) -> Step | None:
         return welcome(next(each for each in LANGUAGES if each != lang))
     menu = script.menu(menu_id(script, at))
     if key == BACK_KEY:
-        return go_to(script, menu.back_to, lang, at)
+        # After an answer, * is "for the topics".
+        return Ask("topics", lang) if at == ANSWERED else go_to(script, menu.back_to, lang, at)
     option = menu.options.get(key)
     if option is None and lang is not None:
         option = script.menu("topics").options.get(key)

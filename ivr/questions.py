@@ -35,6 +35,8 @@ UNANSWERED = "unanswered"  # what the call log records when no entry answered
 REPAIR_MIN_LENGTH = 6
 REPAIR_MIN_SIMILARITY = 80
 STEMMERS = {"en": "english", "es": "spanish"}
+# Hints for Twilio's speech recognition: this many words of the examples, each this long at least.
+MAX_HINTS, HINT_MIN_LENGTH = 80, 7
 # Little words that say little about what is asked ("the", "de"): counted, but lightly, so that a
 # question is matched by its content words. Question words (when, where, cuándo) are not here.
 LIGHT_WORDS = {
@@ -130,6 +132,11 @@ class _Language:
             self.norms.append(math.sqrt(sum(w * w for w in weights.values())) or 1.0)
             for stem, weight in weights.items():
                 self.postings.setdefault(stem, []).append((i, weight))
+        # Words for the speech recogniser to expect (Twilio's hints): the long words of the examples,
+        # as written ("osteoporosis", "cifoplastia"), the most used first.
+        said = Counter(word for label, text in examples if label != NOT_ANSWERED
+                       for word in re.findall(r"\w+", text.casefold()) if len(word) >= HINT_MIN_LENGTH)
+        self.hints = [word for word, _ in said.most_common(MAX_HINTS)]
         self.declining = self._phrases(declining)
         self.emergency = self._phrases(emergency)
 
@@ -266,6 +273,10 @@ class QuestionIndex:
 
     def is_emergency(self, text: str, lang: str) -> bool:
         return lang in self._by_lang and self._by_lang[lang].is_emergency(text)
+
+    def hints(self, lang: str) -> list[str]:
+        """Words of the examples for the speech recogniser to expect in ``lang``."""
+        return self._by_lang[lang].hints if lang in self._by_lang else []
 
     def answer(self, text: str, lang: str) -> Answer:
         if lang not in self._by_lang:

@@ -138,11 +138,18 @@ def _clinic_time(_context, _param, value: str | None) -> datetime | None:
 @click.option("--keys", help="What the caller does, comma-separated, and print the whole call: a key, "
               '"speech: words", nothing for silence (2,,1); at a transfer answered, no-answer, busy or '
               "failed; at a voicemail message or nothing.")
+@click.option("--say", "question", metavar='"WORDS"',
+              help="With --lang: ask this at the topic menu, as a caller would, and print the answer; then "
+              "--keys, if given.")
 @click.option("--at", "clinic_time", callback=_clinic_time, metavar='"YYYY-MM-DD HH:MM"',
               help="Call as if it were this time at the clinic, e.g. after hours. Default: now.")
 @menus_option
-def simulate(lang: str | None, keys: str | None, clinic_time: datetime | None, menus_dir: Path) -> None:
-    """Call the line in the terminal: hear what a caller hears, press keys."""
+def simulate(lang: str | None, keys: str | None, question: str | None, clinic_time: datetime | None,
+             menus_dir: Path) -> None:
+    """Call the line in the terminal: hear what a caller hears, press keys, ask a question."""
+    if question is not None and not lang:
+        raise click.BadParameter("a question is asked after choosing a language: add --lang en or --lang es",
+                                 param_hint="--say")
     try:
         # Simulated calls stay out of the call log, so its caller-number key is never used.
         app = create_app({"TWILIO_AUTH_TOKEN": secrets.token_hex(16), "PUBLIC_BASE_URL": SIMULATOR_URL,
@@ -157,6 +164,8 @@ def simulate(lang: str | None, keys: str | None, clinic_time: datetime | None, m
         app.config["CLOCK"] = lambda: frozen
     now = app.config["CLOCK"]().astimezone(hours.zone)
     line, answers = PhoneLine(app), Answers(keys)
+    if question is not None and keys is None:
+        answers.scripted = []  # the call is printed whole, and ends after the answer
     click.echo("Calling the line (simulated: real webhooks, nothing leaves this computer).")
     click.echo(f"At the clinic it is {now:%A %Y-%m-%d %H:%M} ({hours.timezone}): "
                f"the clinic is {'open' if is_open(hours, now) else 'closed'}.")
@@ -167,6 +176,10 @@ def simulate(lang: str | None, keys: str | None, clinic_time: datetime | None, m
             key = line.language_key(lang)
             click.echo(f"Caller presses {key} (--lang {lang}).")
             turn = line.respond(turn.wait, turn.rest, {"press": key})
+            show(turn, answers.scripted is None)
+        if question is not None and turn.wait is not None:
+            click.echo(f'Caller says "{question}" (--say).')
+            turn = line.respond(turn.wait, turn.rest, {"say": question})
             show(turn, answers.scripted is None)
         while turn.wait is not None:
             typed = answers.next(turn.wait)

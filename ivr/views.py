@@ -11,7 +11,7 @@ from flask import Blueprint, Response, current_app, g, has_request_context, requ
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
-from . import audio, flow, hours, signatures
+from . import asking, audio, flow, hours, signatures
 from .guard import quoted
 from .script import CLINIC, LANGUAGE_MENU, LANGUAGES, SLOW_SUFFIX, Script
 
@@ -24,6 +24,8 @@ SPEAKING_RATE = "90%"
 SLOW_SPEAKING_RATE = "70%"
 # Seconds to wait for a key after a menu: older callers answer slowly.
 ANSWER_TIMEOUT = 7
+# Twilio's speech model for where callers ask questions in their own words (see ask()).
+QUESTION_SPEECH_MODEL = "phone_call"
 DIAL_TIMEOUT = 25
 VOICEMAIL_MAX_SECONDS = 120
 # Last words if even the scripts cannot be read; everything else lives in ivr/menus/.
@@ -122,6 +124,16 @@ def render(step: flow.Step, response: VoiceResponse | None = None) -> VoiceRespo
     match step:
         case flow.Ask() | flow.Summary():
             ask(response, step)
+        case asking.Answer(entry=entry, lang=lang):
+            # Keys only while the answer plays, as during a summary; then the menu after an answer.
+            keys_only = response.gather(input="dtmf", action=url_for(".choose", at=flow.ANSWERED, lang=lang),
+                                        method="POST", num_digits=1, finish_on_key="", timeout=1,
+                                        action_on_empty_result=False)
+            speak(keys_only, f"answer.{entry}" if entry else "question.no_answer", lang)
+            ask(response, flow.Ask(flow.ANSWERED, lang))
+        case asking.Emergency(lang=lang):
+            speak(response, "question.emergency", lang)
+            ask(response, flow.Ask(flow.ANSWERED, lang))
         case flow.Transfer(lang=lang):
             transfer(response, lang)
         case flow.Voicemail(lang=lang):
@@ -168,7 +180,10 @@ def ask(response: VoiceResponse, step: flow.Ask | flow.Summary) -> None:
                                     action_on_empty_result=False)
         summary = f"summary.{at}{SLOW_SUFFIX if step.slow else ''}"
         speak_text(keys_only, summary, lang, script().text(summary, lang))
-    hints = flow.speech_hints(script(), at, lang)
+    hints = [word for words in flow.speech_hints(script(), at, lang).values() for word in words]
+    questions = flow.listens_for_questions(script(), at, lang)
+    if questions:
+        hints += script().questions.index.hints(lang)
     gather = response.gather(
         input="dtmf speech",
         action=choose_url,
@@ -178,8 +193,11 @@ def ask(response: VoiceResponse, step: flow.Ask | flow.Summary) -> None:
         timeout=ANSWER_TIMEOUT,
         speech_timeout="auto",
         language=VOICES[lang or "en"][1],
-        hints=", ".join(word for words in hints.values() for word in words),
+        hints=", ".join(hints),
         action_on_empty_result=False,
+        # Where questions are asked: Twilio's model for phone-call audio, which suits whole
+        # sentences better than its default (tuned for short commands).
+        **({"speech_model": QUESTION_SPEECH_MODEL} if questions else {}),
     )
     if menu == LANGUAGE_MENU:
         language_menu(gather, lead)
@@ -194,7 +212,14 @@ def ask(response: VoiceResponse, step: flow.Ask | flow.Summary) -> None:
             for prompt_id in flow.RETURNING if lead == "returning" else flow.WELCOME:
                 speak(gather, prompt_id, lang)
             lead = None
-        menu_in(gather, menu, lang, lead)
+        if at == flow.ANSWERED:
+            if lead:
+                speak(gather, lead, lang)
+            speak(gather, "question.after_answer", lang)
+        else:
+            menu_in(gather, menu, lang, lead)
+        if at == "topics" and questions:
+            speak(gather, "question.invite", lang)
         if isinstance(step, flow.Ask) and step.lead == "returning":
             # One short offer of the other language, in its own voice.
             other = next(each for each in LANGUAGES if each != lang)

@@ -251,3 +251,234 @@ def test_words_that_only_name_an_option_choose_it(lang, said):
 def test_a_question_with_option_words_is_a_question(lang, said):
     from ivr.asking import only_option_words
     assert not only_option_words(said, lang, TOPIC_WORDS[lang])
+
+
+# -- on the phone: signed webhooks, TwiML read as Twilio would -----------------------------------
+
+ENTRIES = yaml.safe_load((FIXTURE_MENUS / "questions.yaml").read_text(encoding="utf-8"))["questions"]
+VOICE_LANGUAGE = {"en": "en-US", "es": "es-MX"}
+
+
+def answer_text(entry, lang):
+    return " ".join(ENTRIES["entries"][entry]["answer"][lang].split())
+
+
+def prompt(name, lang):
+    return ENTRIES["prompts"][name][lang]
+
+
+def at_topics(call, lang):
+    call.answer()
+    return call.press("1" if lang == "en" else "2")
+
+
+def only_in(heard, lang):
+    assert heard.languages == {VOICE_LANGUAGE[lang]}, heard.said
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_the_topic_menu_invites_a_question_and_listens_for_one(call, lang):
+    heard = at_topics(call, lang)
+    assert heard.text.endswith(prompt("invite", lang))
+    gather = heard.gather
+    assert "speech" in gather.get("input")
+    assert gather.get("speechModel") == "phone_call" and gather.get("speechTimeout") == "auto"
+    assert gather.get("language") == VOICE_LANGUAGE[lang]
+    assert ("kyphoplasty" if lang == "en" else "cifoplastia") in gather.get("hints").split(", ")
+
+
+@pytest.mark.parametrize("lang, said, entry", [
+    ("en", "When can I lift things again?", "heavy_lifting"),
+    ("es", "¿Voy a estar dormida?", "awake_or_asleep"),
+])
+def test_a_question_at_the_topic_menu_gets_its_answer_then_the_menu_after_an_answer(call, lang, said, entry):
+    at_topics(call, lang)
+    heard = call.say(said)
+    assert answer_text(entry, lang) in heard.text
+    assert heard.text.endswith(prompt("after_answer", lang))
+    only_in(heard, lang)
+    assert heard.gather.get("input") == "dtmf"  # keys only while the answer plays
+    listening = list(heard.root.iter("Gather"))[-1]
+    assert "speech" in listening.get("input") and listening.get("speechModel") == "phone_call"
+
+
+@pytest.mark.parametrize("lang, said, entry", [
+    ("en", "can i drive home after", "walking_and_driving"),
+    ("es", "cuándo me dan de alta", "going_home"),
+])
+def test_a_question_after_a_summary(call, lang, said, entry):
+    at_topics(call, lang)
+    summary = call.press("2")
+    assert summary.gather.get("input") == "dtmf"  # keys only while the summary plays
+    heard = call.say(said)
+    assert answer_text(entry, lang) in heard.text
+    only_in(heard, lang)
+
+
+@pytest.mark.parametrize("lang, first, second, entry", [
+    ("en", "will i be awake", "what tests do i need", "tests_needed"),
+    ("es", "voy a estar dormida", "qué estudios necesito", "tests_needed"),
+])
+def test_another_question_after_an_answer(call, lang, first, second, entry):
+    at_topics(call, lang)
+    call.say(first)
+    heard = call.say(second)
+    assert answer_text(entry, lang) in heard.text
+    only_in(heard, lang)
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_after_an_answer_star_is_the_topics_a_topic_key_its_summary_and_0_the_clinic(call, lang):
+    at_topics(call, lang)
+    call.say("when can i drive" if lang == "en" else "cuándo puedo manejar")
+    topics = call.press("*")
+    assert topics.text.endswith(prompt("invite", lang))
+    call.say("when can i drive" if lang == "en" else "cuándo puedo manejar")
+    recovery = call.press("2")
+    assert ("twenty-four hours" if lang == "en" else "veinticuatro horas") in recovery.text
+    call.say("when can i drive" if lang == "en" else "cuándo puedo manejar")
+    assert call.press("0").first("Dial") is not None
+
+
+@pytest.mark.parametrize("lang, said", [
+    ("en", "recovery"), ("en", "tell me about recovery please"), ("es", "recuperación"),
+])
+def test_option_words_still_choose_the_option(call, lang, said):
+    at_topics(call, lang)
+    heard = call.say(said)
+    assert ("twenty-four hours" if lang == "en" else "veinticuatro horas") in heard.text
+    assert prompt("after_answer", lang) not in heard.text
+
+
+@pytest.mark.parametrize("lang, said", [("en", "operator"), ("es", "quiero hablar con una persona")])
+def test_asking_for_the_clinic_still_transfers(call, lang, said):
+    at_topics(call, lang)
+    assert call.say(said).first("Dial") is not None
+
+
+@pytest.mark.parametrize("lang, said", [
+    ("en", "what is the meaning of life"), ("en", "how much does kyphoplasty cost"),
+    ("en", "should i have it"), ("es", "cuánto cuesta la cifoplastia"), ("es", "me pueden dar una cita"),
+])
+def test_no_answer_and_out_of_scope_questions_get_the_clinic_never_a_guess(call, lang, said):
+    at_topics(call, lang)
+    heard = call.say(said)
+    assert heard.text.startswith(prompt("no_answer", lang))
+    assert not any(answer_text(entry, lang) in heard.text for entry in ENTRIES["entries"])
+    only_in(heard, lang)
+
+
+@pytest.mark.parametrize("lang, said", [
+    ("en", "I have chest pain"), ("en", "I can't breathe"), ("en", "911"),
+    ("es", "me caí y no me puedo mover"), ("es", "tengo dolor en el pecho"),
+])
+def test_emergency_words_get_the_911_line_at_once(call, lang, said):
+    at_topics(call, lang)
+    heard = call.say(said)
+    assert heard.said[0] == (VOICE_LANGUAGE[lang], prompt("emergency", lang))
+    assert not any(answer_text(entry, lang) in heard.text for entry in ENTRIES["entries"])
+
+
+def test_the_index_is_built_once_per_script_version_not_per_call(client, monkeypatch):
+    from conftest import Call
+    from ivr import questions
+    built = []
+    original = questions.QuestionIndex.__init__
+    monkeypatch.setattr(questions.QuestionIndex, "__init__",
+                        lambda self, *args, **kwargs: built.append(1) or original(self, *args, **kwargs))
+    for said in ("when can i drive", "will i be asleep", "how much does it cost"):
+        call = Call(client)
+        at_topics(call, "en")
+        call.say(said)
+    assert built == []
+
+
+# -- the call log: the entry or "unanswered", never the words unless QUESTION_LOG=1 ---------------
+
+
+def question_rows(app):
+    return [(row.detail, row.asked, row.lang) for row in app.extensions["ivr.calllog"].rows()
+            if row.event == "question"]
+
+
+def test_the_call_log_keeps_the_entry_and_never_the_words_by_default(app, call):
+    at_topics(call, "en")
+    call.say("when can i drive again")
+    call.say("my name is Maria Lopez and how much does it cost")
+    call.say("I have chest pain")
+    assert question_rows(app) == [("walking_and_driving", None, "en"), ("unanswered", None, "en"),
+                                  ("emergency", None, "en")]
+
+
+@pytest.fixture
+def logging_questions(config):
+    return {**config, "QUESTION_LOG": True}
+
+
+def test_with_question_log_the_words_of_unanswered_questions_are_kept_and_purged(logging_questions):
+    from datetime import timedelta
+
+    from conftest import OPEN_HOURS, Call
+    from ivr import create_app
+    app = create_app(logging_questions)
+    call = Call(app.test_client())
+    at_topics(call, "es")
+    call.say("cuándo puedo manejar")
+    call.say("tienen estacionamiento para la silla de ruedas")
+    assert question_rows(app) == [("walking_and_driving", None, "es"),
+                                  ("unanswered", "tienen estacionamiento para la silla de ruedas", "es")]
+    report = app.test_cli_runner().invoke(args=["report"])
+    assert "Questions without an answer: 1." in report.output
+    assert "  tienen estacionamiento para la silla de ruedas" in report.output
+    assert [line.split() for line in report.output.splitlines() if line.startswith("walking_and_driving")] == [
+        ["walking_and_driving", "1"]]
+    later = OPEN_HOURS + timedelta(days=91)
+    app.config["CLOCK"] = lambda: later
+    purged = app.test_cli_runner().invoke(args=["purge", "--older-than", "90d", "--yes"])
+    assert purged.exit_code == 0, purged.output
+    assert question_rows(app) == []
+
+
+# -- simulate --say ----------------------------------------------------------------------------
+
+
+def test_simulate_say_asks_a_question_at_the_topic_menu():
+    from click.testing import CliRunner
+
+    from ivr.staff import simulate
+    result = CliRunner().invoke(simulate, ["--menus", str(FIXTURE_MENUS), "--lang", "es", "--say",
+                                           "¿Voy a estar dormida?"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    asked = lines.index('Caller says "¿Voy a estar dormida?" (--say).')
+    assert lines[asked + 1] == f"Line [es-MX]: {answer_text('awake_or_asleep', 'es')}"
+    assert lines[-1] == "Caller hangs up."
+
+
+def test_simulate_say_needs_a_language():
+    from click.testing import CliRunner
+
+    from ivr.staff import simulate
+    result = CliRunner().invoke(simulate, ["--menus", str(FIXTURE_MENUS), "--say", "will i be awake"])
+    assert result.exit_code == 2 and "add --lang en or --lang es" in result.output
+
+
+# -- the preview page's "or say" box -------------------------------------------------------------
+
+
+def test_the_preview_answers_a_question_said_in_its_box(config):
+    from ivr import create_app
+    client = create_app({**config, "IVR_PREVIEW": True}).test_client()
+
+    def step(body):
+        response = client.post("/preview/step", json=body)
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()
+
+    turn = step({})
+    turn = step({"answer": {"press": "1"}, "wait": turn["wait"], "rest": turn["rest"], "call_sid": turn["call_sid"]})
+    turn = step({"answer": {"say": "when can i lift things again"}, "wait": turn["wait"], "rest": turn["rest"],
+                 "call_sid": turn["call_sid"]})
+    heard = " ".join(verb.get("text", "") for verb in turn["heard"])
+    assert answer_text("heavy_lifting", "en") in heard
+    assert turn["keys"] == ["1", "2", "3", "4", "0", "*"]

@@ -126,9 +126,9 @@ def render(step: flow.Step, response: VoiceResponse | None = None) -> VoiceRespo
             ask(response, step)
         case asking.Answer(entry=entry, lang=lang):
             # Keys only while the answer plays, as during a summary; then the menu after an answer.
-            keys_only = response.gather(input="dtmf", action=url_for(".choose", at=flow.ANSWERED, lang=lang),
-                                        method="POST", num_digits=1, finish_on_key="", timeout=1,
-                                        action_on_empty_result=False)
+            keys_only = response.gather(
+                input="dtmf", action=url_for(".choose", at=flow.ANSWERED, lang=lang, tries=0, playing=1),
+                method="POST", num_digits=1, finish_on_key="", timeout=1, action_on_empty_result=False)
             speak(keys_only, f"answer.{entry}" if entry else "question.no_answer", lang)
             ask(response, flow.Ask(flow.ANSWERED, lang))
         case asking.Emergency(lang=lang):

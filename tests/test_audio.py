@@ -365,7 +365,7 @@ def test_callers_hear_recordings_in_their_language_once_built(config, google, fo
         heard = choose_language(call, lang)
         assert heard.said == []
         assert [recording_of(url, folder) for url in played(ET.tostring(heard.root))] == [
-            ("notice", lang), ("emergency", lang), ("menu.topics", lang)]
+            ("notice", lang), ("emergency", lang), ("menu.topics", lang), ("question.invite", lang)]
         for key, topic in TOPICS.items():
             heard = call.press(key)
             assert heard.said == []
@@ -375,6 +375,17 @@ def test_callers_hear_recordings_in_their_language_once_built(config, google, fo
             assert [recording_of(url, folder) for url in played(ET.tostring(heard.root))] == [
                 (f"summary.{topic}.slow", lang), ("menu.after_summary", lang)]
             call.press("*")
+
+
+def test_a_spoken_question_plays_its_recorded_answer(config, google, folder):
+    build(config)
+    call = Call(create_app(config).test_client())
+    call.answer()
+    choose_language(call, "es")
+    heard = call.say("¿Voy a estar dormida?")
+    assert heard.said == []
+    assert [recording_of(url, folder) for url in played(ET.tostring(heard.root))] == [
+        ("answer.awake_or_asleep", "es"), ("question.after_answer", "es")]
 
 
 def test_an_edited_prompt_is_said_until_it_is_recorded_again(config, menus, google, folder):

@@ -3,7 +3,8 @@ from datetime import datetime
 
 import pytest
 
-from conftest import CHICAGO, CLINIC_NUMBER, query
+from conftest import CHICAGO, CLINIC_NUMBER, FIXTURE_MENUS, query
+from ivr.menus import load_script
 
 CLOSED = datetime(2026, 11, 28, 20, 0, tzinfo=CHICAGO)  # a Saturday evening
 TOPICS = {"1": "procedure", "2": "recovery", "3": "risks", "4": "candidates"}
@@ -252,7 +253,8 @@ def test_ambiguous_or_unknown_speech_is_an_invalid_choice(call):
     choose_language(call, "es")
     assert call.say("riesgos y recuperación").text.startswith("Esa no es una de las opciones.")
     # Words that name no option are a question where questions are asked (tests/test_questions.py).
-    assert call.say("el clima de mañana").text.startswith("Lo siento, no tengo una respuesta para eso.")
+    no_answer = load_script(FIXTURE_MENUS).text("question.no_answer", "es")
+    assert call.say("el clima de mañana").text.startswith(no_answer)
 
 
 def test_speech_back_from_summary(call):

@@ -176,9 +176,15 @@ class Sender:
                 self._thread.start()
 
     def _run(self) -> None:
+        failing = False
         while True:
             try:
                 self.send_due()
-            except Exception as exc:  # the database is away: the outbox waits for it
-                logger.warning("voicemail e-mail: cannot read the outbox (%s); trying again", type(exc).__name__)
+            except Exception as exc:  # the database is away: the outbox waits for it (logged once)
+                if not failing:
+                    logger.warning("voicemail e-mail: cannot read the outbox (%s); trying again every %d s",
+                                   type(exc).__name__, POLL_SECONDS)
+                failing = True
+            else:
+                failing = False
             time.sleep(POLL_SECONDS)

@@ -3,7 +3,7 @@ import sys
 
 import click
 
-from ivr import create_app
+from ivr import SettingsError, create_app
 from ivr.script_yaml import ScriptError
 
 
@@ -19,3 +19,6 @@ except ScriptError as error:
     # Staff may read this: the file:line messages of make check, not a traceback.
     sys.exit(f"{error.for_staff()}\nThe line does not start with scripts that have errors: fix them "
              "(make check shows them all) and start it again.")
+except SettingsError as error:
+    # An on-call engineer reads this: what to set, not a traceback.
+    sys.exit(f"The line does not start: {error}")

@@ -30,6 +30,10 @@ DEMO_CLINIC_NUMBER_WARNING = (
 )
 
 
+class SettingsError(RuntimeError):
+    """A setting the line cannot start with; the message says what to set (app.py prints it alone)."""
+
+
 def create_app(config: dict | None = None) -> Flask:
     """Build the app from environment variables, overridden by ``config`` (tests)."""
     app = Flask(__name__, instance_relative_config=True)
@@ -68,7 +72,7 @@ def create_app(config: dict | None = None) -> Flask:
     dev_mode = not app.config["TWILIO_AUTH_TOKEN"]
     if serves_calls and dev_mode:
         if not app.config["IVR_DEV_INSECURE"]:
-            raise RuntimeError(
+            raise SettingsError(
                 "TWILIO_AUTH_TOKEN is not set, so Twilio's signatures cannot be checked. "
                 "Set it (see .env.example), or set IVR_DEV_INSECURE=1 for local development only."
             )

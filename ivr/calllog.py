@@ -64,7 +64,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
-from . import asking, flow, report, schema, signatures, views
+from . import SettingsError, asking, flow, report, schema, signatures, views
 from .guard import quoted
 from .schema import call_steps, dropped_steps, voicemail_emails, voicemails
 from .simulator import SIMULATED_CALL
@@ -359,7 +359,7 @@ def call_log() -> CallLog:
 def _set_up(state) -> None:
     key = state.app.config["CALLER_HASH_KEY"]
     if key and len(key) < MIN_HASH_KEY_LENGTH:
-        raise RuntimeError(f"CALLER_HASH_KEY is {len(key)} characters, too short to protect caller numbers "
+        raise SettingsError(f"CALLER_HASH_KEY is {len(key)} characters, too short to protect caller numbers "
                            f"(at least {MIN_HASH_KEY_LENGTH}); make one with: {MAKE_A_KEY}")
     url = database_url(state.app)
     state.app.extensions["ivr.calllog"] = CallLog(url)

@@ -1,5 +1,9 @@
 """Signatures, garbage input and failures: the caller always hears something polite."""
+import os
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 from twilio.request_validator import HMAC_SHA256, RequestValidator
@@ -159,3 +163,19 @@ def test_first_failure_on_the_way_to_the_clinic_goes_back_to_the_topics(call, mo
     heard = call.post("/ivr/clinic?lang=es")
     assert heard.text == "Lo sentimos. Hubo un problema en nuestro sistema."
     assert call.wait_silently().text.startswith("El procedimiento, oprima 1.")
+
+
+@pytest.mark.parametrize("setting,message", [
+    ({"TWILIO_AUTH_TOKEN": ""}, "TWILIO_AUTH_TOKEN is not set"),
+    ({"TWILIO_AUTH_TOKEN": "t", "CALLER_HASH_KEY": "short"}, "CALLER_HASH_KEY is 5 characters"),
+])
+def test_a_server_without_a_needed_setting_says_what_to_set_without_a_traceback(tmp_path, setting, message):
+    environment = {key: value for key, value in os.environ.items()
+                   if key not in ("TWILIO_AUTH_TOKEN", "IVR_DEV_INSECURE", "CALLER_HASH_KEY")}
+    environment.update(setting, DATABASE_URL=f"sqlite:///{tmp_path / 'calls.sqlite3'}")
+    # gunicorn imports app.py the same way: python -c stands in for it, without a server to stop.
+    result = subprocess.run([sys.executable, "-c", "import app"], cwd=Path(__file__).parent.parent,
+                            env=environment, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1].startswith("The line does not start:")

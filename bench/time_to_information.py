@@ -5,7 +5,8 @@ of each summary, for a caller who presses each key as soon as it is offered: a f
 caller (language menu, then the topics) and a returning one (greeted in their language). The
 numbers come from ivr/timing.py, the computation `make check` uses for its budget warnings
 (2.2 words a second plus 0.25 s a sentence); when recordings are built (``make audio``), a
-second column times the recorded prompts by their lengths in the manifest.
+second column times the recorded prompts by their lengths in the manifest. Last, what the
+returning callers' language look-up costs /voice (it must add no measurable latency).
 
 To be sure the computation follows what callers really hear, the first-time numbers are also
 measured from the webhooks' TwiML (greeting -> language -> topic), sentence by sentence; a
@@ -15,16 +16,22 @@ from __future__ import annotations
 
 import argparse
 import logging
+import statistics
 import sys
+import tempfile
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ivr import audio, create_app, timing  # noqa: E402
+from ivr import audio, calllog, create_app, language_memory, timing  # noqa: E402
 from ivr.checks import mentioned_keys  # noqa: E402
 from ivr.script import LANGUAGES, Script  # noqa: E402
+
+
+VOICE_SAMPLES = 300
 
 
 def fresh_recordings(script: Script, folder: Path) -> dict[tuple[str, str], float]:
@@ -63,6 +70,24 @@ def measured_first_time(app, script: Script) -> dict[tuple[str, str], float]:
         for topic, topic_key in timing.topic_keys(script).items():
             times[lang, topic] = said_until(opening, key) + said_until(topics, topic_key)
     return times
+
+
+def voice_milliseconds(config: dict, folder: Path, caller_hash_key: str, cache_seconds: int) -> float:
+    """The median time of /voice for a returning caller (with a key), on this machine."""
+    language_memory.CACHE_SECONDS = cache_seconds
+    app = create_app({**config, "CALLER_HASH_KEY": caller_hash_key,
+                      "DATABASE_URL": f"sqlite:///{folder / f'calls-{cache_seconds}-{bool(caller_hash_key)}.sqlite3'}"})
+    client, caller = app.test_client(), {"From": "+12145559876", "CallSid": "CA" + "1" * 32}
+    opening = client.post("/voice", data=caller).data
+    client.post(ET.fromstring(opening).find("Gather").get("action"), data={**caller, "Digits": "2"})
+    calllog.flush()
+    times = []
+    for _ in range(VOICE_SAMPLES):
+        start = time.perf_counter()
+        client.post("/voice", data=caller)
+        times.append(time.perf_counter() - start)
+    calllog.flush()
+    return statistics.median(times) * 1000
 
 
 def main() -> int:
@@ -106,6 +131,12 @@ def main() -> int:
     print(f"every language choice heard after {both:.1f} s (budget {timing.LANGUAGE_CHOICES_BUDGET} s)")
     if not recorded:
         print("no recordings built: the 'recorded' column is empty (make audio)")
+    with tempfile.TemporaryDirectory() as folder:
+        plain = voice_milliseconds(config, Path(folder), "", language_memory.CACHE_SECONDS)
+        cached = voice_milliseconds(config, Path(folder), "k" * 32, language_memory.CACHE_SECONDS)
+        uncached = voice_milliseconds(config, Path(folder), "k" * 32, 0)
+    print(f"/voice, median of {VOICE_SAMPLES}: {plain:.2f} ms without language memory, {cached:.2f} ms for a "
+          f"returning caller (cached), {uncached:.2f} ms reading the database every time")
     print(f"time-to-information budgets {'met' if ok else 'MISSED'}")
     return 0 if ok else 1
 

@@ -88,7 +88,7 @@ def create_app(config: dict | None = None) -> Flask:
     # Later edits are picked up by the store, only if they are valid (views.script()).
     app.extensions["ivr.scripts"] = ScriptStore(app.config["MENUS_DIR"], app.logger)
 
-    from . import audio, calllog, guard, ops, views, voicemail_email
+    from . import audio, calllog, guard, language_memory, ops, views, voicemail_email
 
     # Huge, chunked or multipart bodies are refused before any of the app's work (ivr/guard.py).
     app.wsgi_app = guard.RequestLimits(app.wsgi_app)
@@ -96,6 +96,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(views.bp)
     app.register_blueprint(audio.bp)
     app.register_blueprint(calllog.bp)
+    app.register_blueprint(language_memory.bp)
     # Voicemails e-mailed to the clinic through its SMTP server, if set.
     voicemail_email.init_app(app)
     app.register_blueprint(ops.bp)

@@ -66,7 +66,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import SettingsError, asking, flow, report, schema, signatures, views
 from .guard import quoted
-from .schema import call_steps, dropped_steps, voicemail_emails, voicemails
+from .schema import caller_languages, call_steps, dropped_steps, voicemail_emails, voicemails
 from .simulator import SIMULATED_CALL
 
 logger = logging.getLogger(__name__)
@@ -131,6 +131,18 @@ class CallLog:
         """Hold a voicemail (one per RecordingSid, however often Twilio posts it) and its e-mail."""
         self._hold(voicemails, row)
 
+    def remember_language(self, row: dict) -> None:
+        """Hold a returning caller's language: {caller_hash, lang, time_utc} (language_memory.py)."""
+        self._hold(caller_languages, row)
+
+    def recall_language(self, caller_hash: str, since: datetime) -> str | None:
+        """The language the caller of ``caller_hash`` chose last, if since ``since``; raises if the
+        database cannot answer."""
+        query = select(caller_languages.c.lang).where(caller_languages.c.caller_hash == caller_hash,
+                                                      caller_languages.c.time_utc >= to_utc(since))
+        with self.engine().connect() as connection:
+            return connection.execute(query).scalar()
+
     def _hold(self, table: Table, row: dict) -> None:
         # Voicemails are few and matter most: always held.
         if len(self._buffer) >= MAX_BUFFERED and table is call_steps:
@@ -172,10 +184,16 @@ class CallLog:
     def _store(self, batch: list[tuple[Table, dict]], dropped: int) -> None:
         steps = [_fit(row) for table, row in batch if table is call_steps]
         messages = [row for table, row in batch if table is voicemails]
+        languages = [_fit(row, caller_languages) for table, row in batch if table is caller_languages]
         with self.engine().begin() as connection:
             if steps:
                 connection.execute(call_steps.insert(), steps)
             insert = _insert_if_new(connection)
+            for language in languages:  # the latest choice wins
+                statement = insert(caller_languages).values(language)
+                connection.execute(statement.on_conflict_do_update(
+                    index_elements=["caller_hash"],
+                    set_={"lang": statement.excluded.lang, "time_utc": statement.excluded.time_utc}))
             for message in messages:
                 # A replayed callback finds its voicemail, and its e-mail, already there.
                 message = _fit(message, voicemails)
@@ -227,7 +245,7 @@ class CallLog:
         cutoff = to_utc(before)
         with self.engine().connect() as connection:
             return sum(connection.execute(select(func.count()).select_from(table).where(table.c.time_utc < cutoff))
-                       .scalar_one() for table in (voicemails, call_steps))
+                       .scalar_one() for table in (voicemails, call_steps, caller_languages))
 
     def purge(self, before: datetime) -> int:
         self.flush()
@@ -237,6 +255,7 @@ class CallLog:
             connection.execute(delete(voicemail_emails).where(voicemail_emails.c.recording_sid.in_(
                 select(voicemails.c.recording_sid).where(voicemails.c.time_utc < cutoff))))
             deleted = connection.execute(delete(voicemails).where(voicemails.c.time_utc < cutoff)).rowcount
+            deleted += connection.execute(delete(caller_languages).where(caller_languages.c.time_utc < cutoff)).rowcount
             return deleted + connection.execute(delete(call_steps).where(call_steps.c.time_utc < cutoff)).rowcount
 
 

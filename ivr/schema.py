@@ -73,6 +73,16 @@ voicemail_emails = Table(
     Column("last_error", String(300)),
 )
 
+# The language each returning caller chose last (only with CALLER_HASH_KEY: by the keyed hash of
+# their number, never the number), so the line greets them in it (ivr/language_memory.py).
+caller_languages = Table(
+    "caller_languages",
+    metadata,
+    Column("caller_hash", String(64), primary_key=True),
+    Column("lang", String(2), nullable=False),
+    Column("time_utc", DateTime, nullable=False, index=True),
+)
+
 # Steps a process could not keep while the database was away longer than its buffer holds.
 dropped_steps = Table(
     "dropped_steps",

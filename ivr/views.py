@@ -310,8 +310,11 @@ def _seconds(value: str | None) -> int:
 
 @bp.post("/voice")
 def voice():
-    """Twilio's incoming-call webhook: the greeting and the language menu, in one Gather."""
-    return answer(flow.start())
+    """Twilio's incoming-call webhook: the greeting and the language menu, in one Gather, or
+    for a returning caller the topics in the language they chose before."""
+    from .language_memory import recall  # it reads the call log, which imports this module
+
+    return answer(flow.start(recall()))
 
 
 @bp.post("/ivr/menu/<at>")

@@ -101,6 +101,7 @@ def menus(tmp_path):
 @pytest.fixture
 def config(config, menus):
     config["MENUS_DIR"] = menus
+    config["CALLER_HASH_KEY"] = ""  # no language memory: every call starts with the language menu
     return config
 
 

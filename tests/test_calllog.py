@@ -102,7 +102,7 @@ def test_repeats_goodbyes_and_errors_are_logged(app, call, monkeypatch):
     # While the clinic is open, three tries without a choice are put through to it.
     assert events(app)[-3:] == [("invalid_choice", "topics"), ("no_input", "topics"), ("transfer", None)]
     app.config["CLOCK"] = lambda: datetime(2026, 11, 28, 20, 0, tzinfo=CHICAGO)  # closed
-    call.answer()
+    call.post("/voice", {"From": "+12145550002"})  # another caller: the language menu
     call.press("1")
     call.press("9")
     call.wait_silently()
@@ -252,8 +252,8 @@ def seeded(app, client):
     c.follow("Record", {"RecordingUrl": RECORDING_URL, "RecordingDuration": "42"})
     c.ends(150)
     at(app, "2026-11-03 19:00")  # Tuesday evening, closed
-    d = LoggedCall(client, "CA-d", "+12145550001")     # caller a again
-    d.answer(), d.press("1"), d.press("2"), d.press("9"), d.press("0"), d.press("7")
+    d = LoggedCall(client, "CA-d", "+12145550001")     # caller a again: greeted in English at once
+    d.answer(), d.press("2"), d.press("9"), d.press("0"), d.press("7")
     d.callback(d.heard.first("Record").get("recordingStatusCallback"), {
         "RecordingSid": "RE-d", "RecordingUrl": RECORDING_URL, "RecordingStatus": "completed",
         "RecordingDuration": "0"})

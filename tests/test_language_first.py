@@ -42,12 +42,13 @@ def said_until(heard, key: str) -> float:
 def test_the_budget_computation_follows_what_the_webhooks_say(call, lang):
     script = load_script(FIXTURE_MENUS)
     computed = timing.time_to_information(script, lang, returning=False)
-    for topic, key in timing.topic_keys(script).items():
-        opening = call.answer()
+    for n, (topic, key) in enumerate(timing.topic_keys(script).items()):
+        opening = call.post("/voice", {"From": f"+1214555000{n}"})  # first-time callers
         seconds = said_until(opening, LANG[lang][0])
         seconds += said_until(call.press(LANG[lang][0]), key)
         assert seconds == pytest.approx(computed[topic], abs=0.01)
-    assert timing.opening_seconds(script, "es") == pytest.approx(said_until(call.answer(), "2"), abs=0.01)
+    opening = call.post("/voice", {"From": "+12145550009"})
+    assert timing.opening_seconds(script, "es") == pytest.approx(said_until(opening, "2"), abs=0.01)
 
 
 def test_the_pace_is_words_and_sentences():
@@ -242,3 +243,80 @@ def test_saying_slowly_asks_for_the_slow_version(call):
     heard = call.say("más despacio, por favor")
     assert heard.said[0][1].startswith("Esto es lo que puede esperar")
     assert next(heard.root.iter("prosody")).get("rate") == "70%"
+
+
+# -- returning callers ------------------------------------------------------------------------
+
+
+def test_a_returning_caller_is_greeted_in_their_language_then_offered_the_other(call):
+    choose_language(call, "es")
+    heard = call.answer()  # the same number calls again
+    assert heard.verbs == ["Gather", "Redirect"]
+    assert heard.said[:3] == [("es-MX", "Dallas Pain Relief Center."), ("es-MX", "Información general, no consejo médico."),
+                              ("es-MX", "En una emergencia, marque al 9 1 1.")]
+    assert heard.said[3][1].startswith("El procedimiento, oprima 1.")
+    assert heard.said[-1] == ("en-US", "For English, press 6.")
+    assert call.press("2").said[0][1].startswith("Esto es lo que puede esperar")
+    # 6 switches, and the line remembers the new choice.
+    call.answer()
+    assert call.press("6").said[0] == ("en-US", "General information, not medical advice.")
+    assert call.answer().said[-1] == ("es-MX", "Para español, oprima 6.")
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_the_returning_budget_follows_what_the_webhooks_say(call, lang):
+    script = load_script(FIXTURE_MENUS)
+    choose_language(call, lang)
+    computed = timing.time_to_information(script, lang, returning=True)
+    greeting = call.answer()
+    for topic, key in timing.topic_keys(script).items():
+        assert said_until(greeting, key) == pytest.approx(computed[topic], abs=0.01)
+
+
+def test_the_language_is_shared_by_every_worker_and_forgotten_after_90_days(config, client, app):
+    call = Call(client)
+    choose_language(call, "es")
+    from ivr import calllog
+
+    calllog.flush()
+    other_worker = create_app(config)
+    assert Call(other_worker.test_client()).answer().languages == {"es-MX", "en-US"}
+    assert Call(other_worker.test_client()).answer().said[0] == ("es-MX", "Dallas Pain Relief Center.")
+    later = create_app({**config, "CLOCK": lambda: datetime(2027, 3, 1, 10, tzinfo=CHICAGO)})  # > 90 days
+    assert Call(later.test_client()).answer().said[1] == ("en-US", "For English, press 1.")
+
+
+def test_nothing_is_remembered_without_caller_hash_key(config):
+    app = create_app({**config, "CALLER_HASH_KEY": ""})
+    call = Call(app.test_client())
+    choose_language(call, "es")
+    from ivr import calllog
+
+    calllog.flush()
+    assert call.answer().said[1] == ("en-US", "For English, press 1.")
+    with create_app(config).app_context():
+        from ivr.schema import caller_languages
+
+        with calllog.call_log().engine().connect() as connection:
+            assert list(connection.execute(caller_languages.select())) == []
+
+
+def test_database_down_means_the_normal_opening(config, tmp_path, caplog):
+    config["DATABASE_URL"] = f"sqlite:///{tmp_path / 'missing' / 'no' / 'calls.sqlite3'}"
+    (tmp_path / "missing").write_text("a file where the folder should be")
+    app = create_app(config)
+    heard = Call(app.test_client()).answer()
+    assert heard.said[1] == ("en-US", "For English, press 1.")
+    assert "language memory: cannot read the database" in caplog.text
+
+
+def test_purge_forgets_languages_with_the_rest_of_the_log(app, call):
+    choose_language(call, "es")
+    from ivr import calllog
+
+    calllog.flush()
+    app.config["CLOCK"] = lambda: datetime(2026, 12, 2, 10, tzinfo=CHICAGO)
+    result = app.test_cli_runner().invoke(args=["purge", "--older-than", "7d", "--yes"])
+    assert result.exit_code == 0, result.output
+    fresh = Call(create_app({**app.config, "CLOCK": app.config["CLOCK"]}).test_client())
+    assert fresh.answer().said[1] == ("en-US", "For English, press 1.")

@@ -51,7 +51,7 @@ config = {{**{config!r}, "CLOCK": lambda: OPEN_HOURS}}
 print("ready", flush=True)
 sys.stdin.readline()  # both processes start the app at the same moment
 call = Call(create_app(config).test_client())
-call.answer()
+call.post("/voice", {{"From": sys.argv[1]}})  # two callers: neither is greeted in the other's language
 call.press("1")
 calllog.flush()
 """
@@ -61,8 +61,8 @@ def test_a_fresh_database_and_two_workers_starting_at_once_lose_nothing(config):
     """Each worker migrates and writes its first steps at once: both calls are in the log."""
     del config["CLOCK"]  # a function cannot be written into the program: it sets its own
     program = WORKER.format(tests=str(Path(__file__).parent), config=config)
-    workers = [subprocess.Popen([sys.executable, "-c", program], cwd=ROOT, text=True, stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    workers = [subprocess.Popen([sys.executable, "-c", program, f"+1214555000{n}"], cwd=ROOT, text=True, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE) for n in range(2)]
     for worker in workers:
         assert worker.stdout.readline() == "ready\n"
     for worker in workers:

@@ -1,11 +1,11 @@
 """The menu tree as a Mermaid flowchart (Markdown), for staff to read or paste.
 
 GitHub, GitLab and https://mermaid.live draw it. Labels are the English words; the Spanish
-menus use the same keys.
+menus use the same keys. The topic keys, 0 and * work in every menu after the language choice.
 """
 from __future__ import annotations
 
-from .script import AGAIN, BACK_KEY, CLINIC, CLINIC_KEY, LANGUAGE_MENU, VOICEMAIL, Menus, Script
+from .script import AGAIN, BACK_KEY, CLINIC, CLINIC_KEY, LANGUAGE_MENU, SLOWER, SWITCH_KEY, VOICEMAIL, Menus, Script
 
 START_MARK, END_MARK = "<!-- menu diagram: start -->", "<!-- menu diagram: end -->"
 MENU_TITLES = {"topics": "Topic menu", "after_summary": "After each summary",
@@ -20,20 +20,23 @@ def _label(text: str) -> str:
 def _node(script: Script, target: str) -> str:
     if target in script.summaries:
         return f"summary_{target}"
-    return {LANGUAGE_MENU: "language", CLINIC: "clinic", VOICEMAIL: "voicemail", AGAIN: "again"}.get(
-        target, f"menu_{target}")
+    return {LANGUAGE_MENU: "language", CLINIC: "clinic", VOICEMAIL: "voicemail", AGAIN: "again",
+            SLOWER: "slower"}.get(target, f"menu_{target}")
 
 
 def mermaid(script: Script) -> str:
     """The flowchart, as a Markdown ```mermaid block."""
     lines = [
         "flowchart TD",
-        f"    call([{_label('A call comes in')}]) --> greeting[{_label('Greeting, in English then Spanish')}]",
-        f"    greeting --> language{{{{{_label('Language menu')}}}}}",
+        f"    call([{_label('A call comes in')}]) --> language{{{{{_label('Language menu: the clinic, each language, 911')}}}}}",
+        f"    call -->|{_label('a returning caller')}| returning[{_label('Greeting, notice and 911 in their language')}]",
+        "    returning --> menu_topics",
+        f"    welcome[{_label('Notice and 911 in that language')}] --> menu_topics",
     ]
     for key, option in script.language_menu.items():
-        lines.append(f"    language -->|{_label(f'{key} · {option.say}')}| menu_topics")
+        lines.append(f"    language -->|{_label(f'{key} · {option.say}')}| welcome")
     lines.append(f"    language -->|{_label('0 · the clinic')}| clinic")
+    lines.append(f"    menu_topics -->|{_label(f'{SWITCH_KEY} · the other language, from every menu')}| welcome")
     for menu_id in Menus.model_fields:
         menu = script.menu(menu_id)
         title = MENU_TITLES[menu_id] + (f"<br/>{menu.intro.en}" if menu.intro else "")
@@ -48,6 +51,7 @@ def mermaid(script: Script) -> str:
         lines.append(f"    summary_{topic}[/{_label(f'Summary: {topic}')}/] --> menu_after_summary")
     lines += [
         f"    again([{_label('The same summary again')}])",
+        f"    slower([{_label('The same summary, more slowly')}])",
         f"    clinic[[{_label('Transfer to the clinic')}]] -->|{_label('answered')}| done([{_label('Call ends')}])",
         f"    clinic -->|{_label('busy or no answer')}| menu_clinic_unavailable",
         f"    clinic -->|{_label('outside opening hours: no transfer')}| menu_clinic_closed",

@@ -9,14 +9,19 @@ PORT ?= 5000
 # pip prints only its errors (-qq).
 PIP := $(BIN)/python -m pip --quiet --quiet --disable-pip-version-check
 
-$(VENV)/.installed: pyproject.toml
-	@echo "Setting up $(VENV) with the packages in pyproject.toml (the first time takes about a minute)."
-	@$(PYTHON) -m venv $(VENV)
-	@$(PIP) install --upgrade pip
-	@$(PIP) install -e '.[test]'
-	@touch $@
+# The packages are installed again whenever pyproject.toml differs from the copy kept by the last
+# install: compared by content, not by date, since a copied tree or an old .venv can carry dates
+# that make an out-of-date .venv look current.
+INSTALLED := $(VENV)/installed-pyproject.toml
 
-install: $(VENV)/.installed
+install:
+	@if ! cmp -s pyproject.toml $(INSTALLED); then \
+		echo "Setting up $(VENV) with the packages in pyproject.toml (the first time takes about a minute)." && \
+		$(PYTHON) -m venv $(VENV) && \
+		$(PIP) install --upgrade pip && \
+		$(PIP) install -e '.[test]' && \
+		cp pyproject.toml $(INSTALLED); \
+	fi
 
 # Development server: signatures are not checked (IVR_DEV_INSECURE=1) and the clinic
 # number is a demo one unless CLINIC_PHONE_NUMBER is already set.
@@ -42,12 +47,9 @@ fuzz: install
 # package (installed if missing, as root) runs a throwaway cluster in a temporary folder.
 DATABASE_TESTS := tests/test_calllog.py tests/test_calllog_faults.py tests/test_migrations.py \
 	tests/test_voicemail_email.py
-test-postgres: $(VENV)/.postgres
+test-postgres: install
+	@$(PIP) install -e '.[test,postgres]'
 	bash tests/with-postgres.sh $(BIN)/python -m pytest $(DATABASE_TESTS)
-
-$(VENV)/.postgres: $(VENV)/.installed
-	$(BIN)/python -m pip install --quiet -e '.[test,postgres]'
-	touch $@
 
 # Debian's nginx (deploy/nginx-proxy.conf) in front of gunicorn on loopback, attacked with huge and
 # slow requests while a signed /voice is timed (tests/proxy_load.py). nginx is installed here when

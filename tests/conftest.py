@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,6 +16,8 @@ from sqlalchemy import MetaData, create_engine
 from twilio.request_validator import RequestValidator
 
 from ivr import calllog, create_app, schema
+from ivr.menus import load_script
+from ivr.script_yaml import ScriptError
 
 # make test (and CI): the same examples on every run, nothing saved between runs, so a red run
 # is a regression, not bad luck. make fuzz: a long random search, run by hand.
@@ -180,3 +183,28 @@ def query(url: str) -> dict:
 @pytest.fixture
 def call(client):
     return Call(client)
+
+
+# -- editing a copy of the fixture scripts, as staff would ------------------------------------
+
+
+@pytest.fixture
+def menus_copy(tmp_path):
+    target = tmp_path / "menus"
+    shutil.copytree(FIXTURE_MENUS, target)
+    return target
+
+
+def edit(path: Path, old: str, new: str) -> int:
+    """Replace the first ``old`` with ``new`` in ``path``; the line where it was."""
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return text[: text.index(old)].count("\n") + 1
+
+
+def script_errors(menus_dir) -> str:
+    """What loading ``menus_dir`` refuses, as staff read it."""
+    with pytest.raises(ScriptError) as caught:
+        load_script(menus_dir)
+    return str(caught.value)

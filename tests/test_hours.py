@@ -1,16 +1,14 @@
 """Clinic hours: open, closed, holidays and daylight saving, as callers hear them."""
 import re
-import shutil
 from datetime import UTC, date, datetime, time
 
 import pytest
 
-from conftest import CHICAGO, CLINIC_NUMBER, query
+from conftest import CHICAGO, CLINIC_NUMBER, FIXTURE_MENUS, edit, query, script_errors
 from ivr import hours
 from ivr.menus import load_script
-from test_scripts import MENUS, edit, problems
 
-HOURS = load_script(MENUS).clinic_hours
+HOURS = load_script(FIXTURE_MENUS).clinic_hours
 LANG = {"en": ("1", "en-US"), "es": ("2", "es-MX")}
 
 
@@ -214,13 +212,6 @@ def test_spanish_closed_path_has_no_english(call, clock):
 # -- staff mistakes in clinic.yaml ----------------------------------------------------------
 
 
-@pytest.fixture
-def menus_copy(tmp_path):
-    target = tmp_path / "menus"
-    shutil.copytree(MENUS, target)
-    return target
-
-
 @pytest.mark.parametrize("old,new,message", [
     ('monday: "8:00 - 17:00"', 'monday: "8 - 5"', 'write hours like "8:00 - 17:00" (24-hour clock) or "closed"'),
     ('monday: "8:00 - 17:00"', 'monday: "17:00 - 8:00"', "the clinic must open before it closes"),
@@ -235,7 +226,7 @@ def menus_copy(tmp_path):
 ])
 def test_clinic_mistakes_name_file_and_line(menus_copy, old, new, message):
     line = edit(menus_copy / "clinic.yaml", old, new)
-    found = problems(menus_copy)
+    found = script_errors(menus_copy)
     assert message in found, found
     assert re.search(rf"clinic\.yaml:{line}: clinic_hours: ", found), found
 
@@ -243,14 +234,14 @@ def test_clinic_mistakes_name_file_and_line(menus_copy, old, new, message):
 def test_a_clinic_never_open_is_reported(menus_copy):
     path = menus_copy / "clinic.yaml"
     path.write_text(re.sub(r'"8:00 - 17:00"', "closed", path.read_text(encoding="utf-8")), encoding="utf-8")
-    assert "the clinic must be open at least one day a week" in problems(menus_copy)
+    assert "the clinic must be open at least one day a week" in script_errors(menus_copy)
 
 
 def test_a_missing_day_is_reported(menus_copy):
     line = edit(menus_copy / "clinic.yaml", '    tuesday: "8:00 - 17:00"\n', "")
-    assert f"clinic.yaml:{line - 1}: clinic_hours: 'tuesday' is missing" in problems(menus_copy)
+    assert f"clinic.yaml:{line - 1}: clinic_hours: 'tuesday' is missing" in script_errors(menus_copy)
 
 
 def test_seven_day_names_are_needed(menus_copy):
     edit(menus_copy / "clinic.yaml", "sábado, domingo]", "sábado]")
-    assert "clinic_hours.day_names.es: List should have at least 7 items" in problems(menus_copy)
+    assert "clinic_hours.day_names.es: List should have at least 7 items" in script_errors(menus_copy)

@@ -1,7 +1,6 @@
 """Issue 10: the language first, keys that mean the same everywhere, and no path that loops."""
 import re
 import shutil
-import xml.etree.ElementTree as ET
 from datetime import datetime
 
 import pytest

@@ -1,16 +1,14 @@
 """Spoken questions: the matcher (ivr/questions.py) on the fixture scripts' questions.yaml, the
 evaluation set, and what check says about a broken questions file."""
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import FIXTURE_MENUS
+from conftest import FIXTURE_MENUS, edit, script_errors
 from ivr.menus import check_scripts, load_script
 from ivr.questions import QuestionIndex
-from ivr.script_yaml import ScriptError
 
 TESTS = Path(__file__).parent
 OUT_OF_SCOPE = "out_of_scope"
@@ -119,39 +117,19 @@ def test_every_example_of_an_entry_finds_that_entry(index):
 # -- check on a broken questions file -------------------------------------------------------
 
 
-@pytest.fixture
-def menus_copy(tmp_path):
-    target = tmp_path / "menus"
-    shutil.copytree(FIXTURE_MENUS, target)
-    return target
-
-
-def edit(path: Path, old: str, new: str) -> int:
-    text = path.read_text(encoding="utf-8")
-    assert old in text
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
-    return text[: text.index(old)].count("\n") + 1
-
-
-def errors(menus_dir) -> str:
-    with pytest.raises(ScriptError) as caught:
-        load_script(menus_dir)
-    return str(caught.value)
-
-
 def test_a_missing_spanish_answer_names_file_line_and_entry(menus_copy):
     path = menus_copy / "questions.yaml"
     text = path.read_text(encoding="utf-8")
     start = text.index("        es: >-\n          No levante objetos pesados durante seis semanas después")
     end = text.index("\n\n", start)
     path.write_text(text[:start] + text[end + 1:], encoding="utf-8")
-    message = errors(menus_copy)
+    message = script_errors(menus_copy)
     assert re.search(r"questions\.yaml:\d+: questions\.entries\.heavy_lifting: 'es' is missing", message), message
 
 
 def test_an_unknown_key_in_an_entry_is_reported(menus_copy):
     line = edit(menus_copy / "questions.yaml", "    rest:\n      asked:", "    rest:\n      askd:")
-    message = errors(menus_copy)
+    message = script_errors(menus_copy)
     assert f"questions.yaml:{line + 1}: questions.entries.rest: unknown key 'askd'" in message, message
 
 
@@ -161,13 +139,13 @@ def test_an_entry_without_spanish_examples_is_reported(menus_copy):
     start = text.index("        es:\n          - cuánto reposo necesito")
     end = text.index("      answer:", start)
     path.write_text(text[:start] + "        es: []\n" + text[end:], encoding="utf-8")
-    assert re.search(r"questions\.yaml:\d+: questions\.entries\.rest: .*at least 1 item", errors(menus_copy))
+    assert re.search(r"questions\.yaml:\d+: questions\.entries\.rest: .*at least 1 item", script_errors(menus_copy))
 
 
 def test_an_entry_name_with_a_space_is_an_error(menus_copy):
     line = edit(menus_copy / "questions.yaml", "    rest:\n", "    bed rest:\n")
     assert (f"questions.yaml:{line}: questions.entries.bed rest: entry name 'bed rest' may use only a-z, "
-            "digits and _") in errors(menus_copy)
+            "digits and _") in script_errors(menus_copy)
 
 
 def test_a_long_answer_and_a_doubled_example_are_warnings(menus_copy):

@@ -2,14 +2,13 @@
 and the content rules of check (key facts, Spanish only on the Spanish path)."""
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURE_MENUS
+from conftest import FIXTURE_MENUS, edit, script_errors
 from ivr import create_app
 from ivr.menus import check_scripts, load_script
 from ivr.script import MAX_OPTIONS
@@ -35,70 +34,50 @@ def test_menus_follow_the_keypad_conventions(script):
 # -- staff mistakes --------------------------------------------------------------
 
 
-@pytest.fixture
-def menus_copy(tmp_path):
-    target = tmp_path / "menus"
-    shutil.copytree(MENUS, target)
-    return target
-
-
-def edit(path: Path, old: str, new: str) -> int:
-    text = path.read_text(encoding="utf-8")
-    assert old in text
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
-    return text[: text.index(old)].count("\n") + 1
-
-
-def problems(menus_dir) -> str:
-    with pytest.raises(ScriptError) as caught:
-        load_script(menus_dir)
-    return str(caught.value)
-
-
 def test_missing_spanish_text_names_file_line_and_prompt(menus_copy):
     path = menus_copy / "summaries.yaml"
     text = path.read_text(encoding="utf-8")
     start = text.index("    es: >-\n      Esto es")
     end = text.index("  risks:")
     path.write_text(text[:start] + text[end:], encoding="utf-8")
-    message = problems(menus_copy)
+    message = script_errors(menus_copy)
     assert re.search(r"summaries\.yaml:\d+: summaries\.recovery: 'es' is missing", message), message
 
 
 def test_unknown_key_is_reported(menus_copy):
     line = edit(menus_copy / "menus.yaml", "    back_to: topics\n    intro:", "    back_to: topics\n    intor:")
-    message = problems(menus_copy)
+    message = script_errors(menus_copy)
     assert f"menus.yaml:{line + 1}: menus.clinic_unavailable: unknown key 'intor'" in message
 
 
 def test_option_pointing_nowhere_is_reported(menus_copy):
     line = edit(menus_copy / "menus.yaml", "goes_to: recovery", "goes_to: recovry")
-    message = problems(menus_copy)
+    message = script_errors(menus_copy)
     assert f"menus.yaml:{line}: menus.topics: option 2 goes to 'recovry', which does not exist" in message
 
 
 def test_duplicate_digit_is_reported(menus_copy):
     line = edit(menus_copy / "menus.yaml", '      "4":\n        say: {en: For who', '      "3":\n        say: {en: For who')
-    message = problems(menus_copy)
+    message = script_errors(menus_copy)
     assert f'menus.yaml:{line}: menus.topics: option "3" is written twice; only one can count' in message
 
 
 def test_duplicate_key_outside_a_menu_names_where_it_is(menus_copy):
     edit(menus_copy / "summaries.yaml", "  recovery:\n    en: >-", "  recovery:\n    es: Hola.\n    en: >-")
     line = edit(menus_copy / "summaries.yaml", "    es: >-\n      Esto es", "    es: >-\n      Esto es")
-    message = problems(menus_copy)
+    message = script_errors(menus_copy)
     assert f'summaries.yaml:{line}: summaries.recovery: "es" is written twice; only one can count' in message
 
 
 def test_gap_in_numbering_is_reported(menus_copy):
     edit(menus_copy / "menus.yaml", '      "4":\n        say: {en: For who', '      "5":\n        say: {en: For who')
-    assert "without gaps" in problems(menus_copy)
+    assert "without gaps" in script_errors(menus_copy)
 
 
 def test_unquoted_star_gets_a_helpful_message(menus_copy):
     edit(menus_copy / "menus.yaml", '      "*":\n        say: {en: For the topics, es: Para los temas}\n        goes_to: topics\n        hints: {en: [topics], es: [temas]}\n      "0":\n        say: {en: To speak',
          '      *:\n        say: {en: For the topics, es: Para los temas}\n        goes_to: topics\n        hints: {en: [topics], es: [temas]}\n      "0":\n        say: {en: To speak')
-    assert 'must be written in quotes' in problems(menus_copy)
+    assert 'must be written in quotes' in script_errors(menus_copy)
 
 
 def test_invalid_scripts_stop_start_up(config, menus_copy):
@@ -122,19 +101,19 @@ def test_a_summary_that_drops_a_key_fact_is_an_error_in_the_staffs_words(menus_c
     facts = line_of(menus_copy / "key_facts.yaml", '"seis semanas"')
     assert (f"summaries.yaml:{summary}: summaries.recovery: recovery (es) no longer mentions 'seis semanas', "
             f"a key fact from the article: say it again in this summary (the key facts are listed in "
-            f"key_facts.yaml:{facts})") in problems(menus_copy)
+            f"key_facts.yaml:{facts})") in script_errors(menus_copy)
 
 
 def test_a_key_fact_with_choices_needs_one_of_them(menus_copy):
     edit(menus_copy / "summaries.yaml", "rayos X", "imágenes")
-    assert "procedure (es) no longer mentions 'rayos x', a key fact" in problems(menus_copy)
+    assert "procedure (es) no longer mentions 'rayos x', a key fact" in script_errors(menus_copy)
     edit(menus_copy / "key_facts.yaml", '"rayos x"', '"rayos x | imágenes"')
     load_script(menus_copy)
 
 
 def test_key_facts_for_a_summary_that_does_not_exist(menus_copy):
     edit(menus_copy / "key_facts.yaml", "  recovery:\n", "  recuperacion:\n")
-    assert "key facts for 'recuperacion', but there is no summary 'recuperacion'" in problems(menus_copy)
+    assert "key facts for 'recuperacion', but there is no summary 'recuperacion'" in script_errors(menus_copy)
 
 
 def test_scripts_without_key_facts_are_fine(menus_copy):
@@ -160,7 +139,7 @@ def test_a_file_saved_in_another_encoding_gets_a_plain_message(menus_copy):
     line = text[: text.index("balón")].count("\n") + 1
     assert (f'summaries.yaml:{line}: (file): this file is not saved as UTF-8 (here "bal\ufffdn," is unreadable): '
             "save it as UTF-8 (in Notepad: File, Save as, Encoding: UTF-8) and run make check again") \
-        in problems(menus_copy)
+        in script_errors(menus_copy)
 
 
 def test_a_byte_order_mark_is_fine(menus_copy):
@@ -173,7 +152,7 @@ def test_a_control_character_gets_a_plain_message(menus_copy):
     line = edit(menus_copy / "summaries.yaml", "Avoid heavy lifting", "Avoid\x07 heavy lifting")
     assert (f"summaries.yaml:{line}: (file): this line has an invisible control character (U+0007), often pasted "
             "from another program: type the line again, without pasting, and run make check again") \
-        in problems(menus_copy)
+        in script_errors(menus_copy)
 
 
 def test_a_text_cut_at_a_hash_says_to_quote_it(menus_copy):
@@ -181,7 +160,7 @@ def test_a_text_cut_at_a_hash_says_to_quote_it(menus_copy):
                 "    en: To try again, press # and then 1.")
     assert (f'menus.yaml:{line}: prompts.invalid_choice: the text stops before "# and then 1.": after a space, # '
             'starts a note that is never said. If the # is part of the words, put the whole text in double quotes: '
-            '"To try again, press # and then 1."; if it is a note, put it on a line of its own') in problems(menus_copy)
+            '"To try again, press # and then 1."; if it is a note, put it on a line of its own') in script_errors(menus_copy)
     edit(menus_copy / "menus.yaml", "    en: To try again, press # and then 1.",
          '    en: "To try again, press # and then 1."')
     assert load_script(menus_copy).text("invalid_choice", "en") == "To try again, press # and then 1."
@@ -200,10 +179,10 @@ def test_a_summary_name_with_a_space_or_accent_is_refused(menus_copy):
     edit(menus_copy / "menus.yaml", "goes_to: recovery", "goes_to: side effects")
     assert (f"summaries.yaml:{line}: summaries.side effects: the name 'side effects' may use only small letters "
             "a to z, digits and _ (no spaces or accents): call it side_effects, here and in every "
-            "goes_to: side effects") in problems(menus_copy)
+            "goes_to: side effects") in script_errors(menus_copy)
     edit(menus_copy / "summaries.yaml", "  side effects:\n", "  recuperación:\n")
     edit(menus_copy / "menus.yaml", "goes_to: side effects", "goes_to: recuperación")
-    assert "call it recuperacion" in problems(menus_copy)
+    assert "call it recuperacion" in script_errors(menus_copy)
 
 
 def test_a_fresh_start_with_a_bad_file_refuses_with_the_message(menus_copy):
@@ -257,4 +236,4 @@ def test_the_yaml_mistakes_staff_make_most_get_a_message_with_the_fix(menus_copy
     line = edit(menus_copy / file, old, new)
     expected = f"{file}:" + message.replace("{line}", str(line)).replace("{line_1}", str(line + 1)) \
         .replace("{line_9}", str(line + 9))
-    assert expected in problems(menus_copy).splitlines()[0], problems(menus_copy)
+    assert expected in script_errors(menus_copy).splitlines()[0], script_errors(menus_copy)

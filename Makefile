@@ -35,8 +35,10 @@ run: install
 audio: install
 	$(BIN)/flask --app app build-audio
 
+# On every CPU (pytest-xdist): each twiml crawl stays in one process (--dist loadgroup, see
+# tests/test_twiml_conformance.py). The 15 slowest tests are listed at the end (pyproject.toml).
 test: install browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadgroup
 
 # A long random search for inputs that break a webhook (make test runs a fixed set). Not for CI:
 # each run draws new data. A failure prints the example to add to tests/test_fuzz.py.

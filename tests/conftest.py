@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, settings
 from sqlalchemy import MetaData, create_engine
 from twilio.request_validator import RequestValidator
 
-from ivr import calllog, create_app, schema
+from ivr import calllog, create_app, schema, script_store
 from ivr.menus import load_script
 from ivr.script_yaml import ScriptError
 
@@ -78,6 +78,25 @@ def database_url(tmp_path):
     return url
 
 
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _each_script_loaded_once():
+    """Loading and checking a set of scripts costs about 0.3 s of CPU, and most tests start an app
+    on the same fixture copy: each distinct set of files (by name and bytes) is loaded once per
+    test process. A Script is frozen and built only from those bytes; a set with errors is never
+    kept, so every test of a refusal still loads it."""
+    loaded = {}
+
+    def load_once(menus_dir):
+        files = tuple((path.name, path.read_bytes()) for path in sorted(Path(menus_dir).glob("*.yaml")))
+        if files not in loaded:
+            loaded[files] = load_script(menus_dir)
+        return loaded[files]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(script_store, "load_script", load_once)
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -127,6 +127,7 @@ def test_the_scripts_folder_disappearing_keeps_the_line_speaking(client, menus, 
 
 def test_only_the_last_versions_are_kept(config, menus, monkeypatch):
     monkeypatch.setattr(script_store, "RECHECK_SECONDS", 0)
+    monkeypatch.setattr(script_store, "KEEP_VERSIONS", 2)  # each version is a load of about 0.3 s
     config["MENUS_DIR"] = menus
     store = create_app(config).extensions["ivr.scripts"]
     first = store.current

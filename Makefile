@@ -97,13 +97,14 @@ simulate: install
 diagram: install
 	@$(BIN)/flask --app app diagram --update README.md
 
-# Not a test: the seconds a caller listens before each summary, then load on this machine
-# (about a minute), and how well spoken questions are matched. Each prints its numbers and fails
-# if it misses its target (see README).
+# Not a test: the seconds a caller listens before each summary, how well spoken questions are
+# matched, CPU per webhook in-process, then load under gunicorn (about a minute each). Each prints
+# its numbers and fails if it misses its target (see docs/performance.md).
 bench: install
 	$(BIN)/python bench/time_to_information.py; tti=$$?; \
 	$(BIN)/python bench/questions.py; questions=$$?; \
-	$(BIN)/python bench/run.py && exit $$((tti || questions))
+	$(BIN)/python bench/breakdown.py; cpu=$$?; \
+	$(BIN)/python bench/run.py && exit $$((tti || questions || cpu))
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

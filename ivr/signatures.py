@@ -76,36 +76,36 @@ def _prefixes(base_url: str) -> tuple[str, str] | None:
     return without[:-1], with_port[:-1]
 
 
-def signer() -> Signer:
-    """This app's Signer, made again only if its token or base URL changed."""
-    config = current_app.config
-    token, base_url = config["TWILIO_AUTH_TOKEN"], config["PUBLIC_BASE_URL"]
-    made = current_app.extensions.get("ivr.signer")
+def signer(app) -> Signer:
+    """``app``'s Signer, made again only if its token or base URL changed."""
+    token, base_url = app.config["TWILIO_AUTH_TOKEN"], app.config["PUBLIC_BASE_URL"]
+    made = app.extensions.get("ivr.signer")
     if made is None or made.token != token or made.base_url != base_url.rstrip("/"):
-        made = current_app.extensions["ivr.signer"] = Signer(token, base_url)
+        made = app.extensions["ivr.signer"] = Signer(token, base_url)
     return made
 
 
 def check_signature():
-    if not current_app.config["TWILIO_AUTH_TOKEN"]:  # IVR_DEV_INSECURE=1, warned about at start-up
+    # The objects behind Flask's proxies, looked up once (each look-up costs about 2 µs).
+    app, incoming = current_app._get_current_object(), request._get_current_object()
+    if not app.config["TWILIO_AUTH_TOKEN"]:  # IVR_DEV_INSECURE=1, warned about at start-up
         return
-    algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER))
-    signature = request.headers.get("X-Twilio-Signature", "")
-    if current_app.config["PUBLIC_BASE_URL"]:
+    algorithm = get_signature_algorithm(incoming.headers.get(SIGNATURE_SETTINGS_HEADER))
+    signature = incoming.headers.get("X-Twilio-Signature", "")
+    if app.config["PUBLIC_BASE_URL"]:
         # Behind a proxy or TLS terminator, Twilio signed the public URL, not the one we see.
-        check = signer()
-        tail = request.script_root + request.full_path.rstrip("?")
-        if check.is_valid(tail, request.form.lists(), signature, algorithm):
+        check = signer(app)
+        tail = incoming.script_root + incoming.full_path.rstrip("?")
+        if check.is_valid(tail, incoming.form.lists(), signature, algorithm):
             return
         url = check.base_url + tail
     else:
-        url = request.url
-        if RequestValidator(current_app.config["TWILIO_AUTH_TOKEN"]).validate(
-                url, _SignedParams(request.form.lists()), signature, algorithm):
+        url = incoming.url
+        if RequestValidator(app.config["TWILIO_AUTH_TOKEN"]).validate(
+                url, _SignedParams(incoming.form.lists()), signature, algorithm):
             return
     # The URL is the usual culprit: PUBLIC_BASE_URL must be the address set in Twilio.
-    current_app.logger.warning("rejected unsigned or wrongly signed request: signature checked against %s",
-                               quoted(url))
+    app.logger.warning("rejected unsigned or wrongly signed request: signature checked against %s", quoted(url))
     abort(403)
 
 

@@ -25,8 +25,9 @@ from twilio.request_validator import (HMAC_SHA1, HMAC_SHA256, SIGNATURE_SETTINGS
 from .guard import quoted
 
 # Path and query characters that urllib's parse-and-rebuild (in the SDK) leaves exactly as they are:
-# printable ASCII without the fragment mark, the path-parameter mark and the characters URLs quote.
-_PLAIN_TAIL = re.compile(r"/[A-Za-z0-9\-._~%!$&'()*+,/:=?@]*")
+# printable ASCII without the fragment mark, the path-parameter mark and the characters URLs quote;
+# not ending with "?", an empty query, which the rebuild drops.
+_PLAIN_TAIL = re.compile(r"/[A-Za-z0-9\-._~%!$&'()*+,/:=?@]*(?<!\?)")
 _HASHES = {HMAC_SHA1: sha1, HMAC_SHA256: sha256}
 
 

@@ -49,7 +49,7 @@ CLOCK_TIMES := 2026-12-08T16:00 2026-12-09T02:00 2026-12-12T17:00 2026-12-24T16:
 test-clock: install browser
 	@for time in $(CLOCK_TIMES); do \
 		echo "== make test as if it were $$time UTC"; \
-		IVR_TEST_CLOCK=$$time $(BIN)/python -m pytest -q -p no:cacheprovider || exit 1; \
+		IVR_TEST_CLOCK=$$time $(BIN)/python -m pytest -q -p no:cacheprovider -n auto --dist loadgroup || exit 1; \
 	done
 
 # A long random search for inputs that break a webhook (make test runs a fixed set). Not for CI:

@@ -311,14 +311,34 @@ def schema_problems(data: dict, error: ValidationError, default_file: str) -> li
     return problems
 
 
+# How far below its en: or es: a text's words are looked for.
+_TEXT_LINES = 60
+
+
+def _line_of_words(file: str, line: int, words: str) -> int:
+    """The line, at or below ``line``, where ``words`` start (their first three words), else ``line``."""
+    start = " ".join(words.split()[:3])
+    try:
+        lines = Path(file).read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return line
+    for number in range(line, min(line + _TEXT_LINES, len(lines) + 1)):
+        if start and start in " ".join(lines[number - 1].split()):
+            return number
+    return line
+
+
 class Report:
     """Collects problems, each placed at the file and line of a path in the YAML."""
 
     def __init__(self, data: dict):
         self.data, self.problems = data, []
 
-    def __call__(self, loc: tuple, message: str, warning: bool = False) -> None:
+    def __call__(self, loc: tuple, message: str, warning: bool = False, quote: str | None = None) -> None:
+        """A problem at ``loc``; with ``quote``, at the line where those words are (in a long text)."""
         file, line = _locate(self.data, loc, "ivr/menus")
+        if quote:
+            line = _line_of_words(file, line, quote)
         self.problems.append(Problem(file, line, _prompt_name(loc), message, warning))
 
     def where(self, loc: tuple) -> str:

@@ -11,8 +11,8 @@ import pytest
 from conftest import FIXTURE_MENUS, edit, script_errors
 from ivr import create_app
 from ivr.menus import check_scripts, load_script
-from ivr.script import MAX_OPTIONS
-from ivr.script_yaml import ScriptError
+from ivr.script import MAX_OPTIONS, Script
+from ivr.script_yaml import ScriptError, read_files
 
 MENUS = FIXTURE_MENUS
 
@@ -96,10 +96,10 @@ def line_of(path: Path, text: str) -> int:
 
 
 def test_a_summary_that_drops_a_key_fact_is_an_error_in_the_staffs_words(menus_copy):
-    edit(menus_copy / "summaries.yaml", "objetos pesados durante seis semanas", "objetos pesados por un tiempo")
+    edit(menus_copy / "summaries.yaml", "Puede caminar, pero no debe manejar.", "Puede moverse, pero no debe manejar.")
     summary = line_of(menus_copy / "summaries.yaml", "    es: >-\n      Esto es lo que puede esperar")
-    facts = line_of(menus_copy / "key_facts.yaml", '"seis semanas"')
-    assert (f"summaries.yaml:{summary}: summaries.recovery: recovery (es) no longer mentions 'seis semanas', "
+    facts = line_of(menus_copy / "key_facts.yaml", '"caminar"')
+    assert (f"summaries.yaml:{summary}: summaries.recovery: recovery (es) no longer mentions 'caminar', "
             f"a key fact from the article: say it again in this summary (the key facts are listed in "
             f"key_facts.yaml:{facts})") in script_errors(menus_copy)
 
@@ -121,12 +121,114 @@ def test_scripts_without_key_facts_are_fine(menus_copy):
     assert load_script(menus_copy).key_facts == {}
 
 
-def test_english_on_the_spanish_path_is_a_warning(menus_copy):
+# -- each text in its slot's language ----------------------------------------------
+
+
+@pytest.mark.parametrize("file,old,new,where", [
+    ("menus.yaml", "es: Disculpe, no escuché ninguna opción.", "es: Sorry, I did not hear a choice.", "prompts.no_input"),
+    ("menus.yaml", "es: Lo sentimos. Hubo un problema en nuestro sistema.",
+     "es: We are sorry. Something went wrong on our side.", "prompts.apology"),
+    ("clinic.yaml", "La clínica está cerrada en este momento. Abrimos {opening}.\n      Si tiene una emergencia, cuelgue y "
+     "marque al 9 1 1.", "The clinic is closed right now. We open {opening}.\n      If you have an emergency, hang up "
+     "and dial 9 1 1.", "clinic_hours"),
+], ids=["no_input", "apology", "clinic closed"])
+def test_english_left_in_a_spanish_slot_is_an_error(menus_copy, file, old, new, where):
+    line = edit(menus_copy / file, old, new)
+    if "\n" in old:
+        line -= 1  # a block text: its es: line
+    assert script_errors(menus_copy).endswith(f"/{file}:{line}: {where}: the Spanish text (es:) is in English: write "
+                                              "it in Spanish; callers who chose Spanish hear every word of it")
+
+
+def test_spanish_in_an_english_slot_is_an_error(menus_copy):
+    line = edit(menus_copy / "menus.yaml", "en: Thank you. Your message was saved. The clinic will call you back. Goodbye.",
+                "en: Gracias. Su mensaje quedó guardado. La clínica le devolverá la llamada. Hasta luego.")
+    assert f"menus.yaml:{line}: prompts.voicemail_thanks: the English text (en:) is in Spanish" in script_errors(menus_copy)
+
+
+def test_one_english_word_or_sentence_in_spanish_is_an_error(menus_copy):
     edit(menus_copy / "menus.yaml", "es: La recuperación}", "es: The recuperación}")
-    script, found = check_scripts(menus_copy)
-    assert script is not None
-    assert ["menus.topics: warning: the Spanish text says 'The', an English word: callers who chose Spanish "
-            "should hear only Spanish"] == [str(p).split(": ", 1)[1] for p in found]
+    assert ('menus.topics: the Spanish text (es:) has the English word "The" in it: "The recuperación, oprima 2.": '
+            "write it in Spanish") in script_errors(menus_copy)
+
+
+def test_an_english_sentence_in_a_spanish_summary_is_an_error_at_its_line(menus_copy):
+    line = edit(menus_copy / "summaries.yaml", "      No levante objetos pesados durante seis semanas.\n",
+                "      No levante objetos pesados durante seis semanas.\n      Keep an eye on the procedure site.\n") + 1
+    assert (f'summaries.yaml:{line}: summaries.recovery: the Spanish text (es:) has English in it: "Keep an eye on '
+            'the procedure site."') in script_errors(menus_copy)
+
+
+def test_names_and_short_texts_are_not_taken_for_the_other_language(menus_copy):
+    edit(menus_copy / "menus.yaml", "es: Gracias por llamar a Dallas Pain Relief Center. Hasta luego.",
+         "es: Gracias por llamar a Dallas Pain Relief Center, con el Dr. Rodriguez. Kyphoplasty, Medicare. Hasta luego.")
+    edit(menus_copy / "menus.yaml", "es: No recibimos ningún mensaje.", "es: Okay.")  # too short to tell
+    load_script(menus_copy)
+
+
+def test_an_english_example_among_the_spanish_ones_is_an_error(menus_copy):
+    line = edit(menus_copy / "questions.yaml", "          - cuándo puedo volver a cargar cosas",
+                "          - when can i lift things again")
+    assert (f'questions.yaml:{line}: questions.entries.heavy_lifting: the example "when can i lift things again" under '
+            "asked: es: is in English: write it in Spanish, or move it to the English examples") in script_errors(menus_copy)
+
+
+def test_an_english_summary_pasted_into_spanish_is_reported_once_as_the_cause(menus_copy):
+    text = (menus_copy / "summaries.yaml").read_text(encoding="utf-8")
+    english = text.split("  recovery:\n    en: >-\n", 1)[1].split("    es: >-\n", 1)[0]
+    spanish = text.split("    es: >-\n      Esto es", 1)[1].split("  risks:", 1)[0]
+    line = edit(menus_copy / "summaries.yaml", "      Esto es" + spanish, english)
+    errors = script_errors(menus_copy).splitlines()
+    assert errors == [f"{menus_copy}/summaries.yaml:{line - 1}: summaries.recovery: the Spanish text (es:) is in "
+                      "English: write it in Spanish; callers who chose Spanish hear every word of it"]
+
+
+# -- what a text says: the article's facts, numbers and medicines ------------------
+
+
+def test_deleting_the_going_home_sentence_is_caught_though_twenty_four_hours_is_said_elsewhere(menus_copy):
+    line = edit(menus_copy / "summaries.yaml", "      Patients generally go home within twenty-four hours.\n", "")
+    facts = line_of(menus_copy / "key_facts.yaml", "go home | discharged + twenty-four hours")
+    assert (f"summaries.yaml:{line - 2}: summaries.recovery: recovery (en) no longer says 'go home' or 'discharged' "
+            "together with 'twenty-four hours' in one sentence, a key fact from the article: say it again in this "
+            f"summary (the key facts are listed in key_facts.yaml:{facts})") in script_errors(menus_copy)
+
+
+def test_a_tied_fact_split_across_sentences_is_caught_in_spanish_too(menus_copy):
+    edit(menus_copy / "summaries.yaml", "se les da de alta dentro de las veinticuatro horas.",
+         "se les da de alta pronto.")
+    assert ("recovery (es) no longer says 'de alta' together with 'veinticuatro horas' in one sentence"
+            in script_errors(menus_copy))
+
+
+@pytest.mark.parametrize("answer,message", [
+    ("Avoid heavy lifting for two weeks after the procedure.",
+     "\"Avoid heavy lifting for two weeks after the procedure.\" says 'heavy lifting' without 'six weeks': the "
+     "article ties them, so say 'six weeks' in this sentence"),
+    ("Avoid heavy lifting after the procedure.",
+     "\"Avoid heavy lifting after the procedure.\" says 'heavy lifting' without 'six weeks'"),
+    ("Avoid lifting for 2 weeks after the procedure.",
+     'the English text says "2 weeks", a length of time the article does not give (the article\'s: twenty-four '
+     "hours, six weeks, age of fifty): say only what docs/source-article.txt says"),
+    ("Take aspirin for the pain for six weeks.",
+     'the English text says "aspirin", a medicine the article does not name'),
+    ("Avoid lifting for six weeks, or seven.", 'the English text says "seven", a number the article does not have'),
+], ids=["wrong time", "no time", "digits", "medicine", "number in words"])
+def test_a_question_answer_is_held_to_the_article(menus_copy, answer, message):
+    line = edit(menus_copy / "questions.yaml", "Avoid heavy lifting for six weeks after the procedure.", answer)
+    assert f"questions.yaml:{line}: questions.entries.heavy_lifting: {message}" in script_errors(menus_copy)
+
+
+def test_numbers_in_spanish_words_are_held_to_the_article(menus_copy):
+    edit(menus_copy / "summaries.yaml", "No levante objetos pesados durante seis semanas.",
+         "No levante objetos pesados durante seis semanas. Descanse tres días.")
+    assert 'the Spanish text says "tres días", a length of time the article does not give' in script_errors(menus_copy)
+
+
+def test_keys_and_nine_one_one_are_not_numbers_of_the_article(menus_copy):
+    edit(menus_copy / "menus.yaml", "en: That is not one of the choices.", "en: That is not one of the choices. "
+         "To hear the topics, press 3, or press the star key. In an emergency, dial 9 1 1 or 911.")
+    load_script(menus_copy)
 
 
 # -- edits that must never take the line down ------------------------------------
@@ -170,7 +272,8 @@ def test_a_text_cut_at_a_hash_says_to_quote_it(menus_copy):
 def test_unquoted_words_stay_words(menus_copy, words):
     # YAML 1.1 would read these as true/false or numbers, which are not words to say.
     edit(menus_copy / "menus.yaml", "    es: Esa no es una de las opciones.", f"    es: {words}")
-    assert load_script(menus_copy).text("invalid_choice", "es") == words
+    data, problems = read_files(sorted(menus_copy.glob("*.yaml")))  # as read, before check's rules on numbers
+    assert problems == [] and Script.model_validate(data).text("invalid_choice", "es") == words
 
 
 def test_a_summary_name_with_a_space_or_accent_is_refused(menus_copy):

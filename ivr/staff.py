@@ -21,7 +21,7 @@ from .diagram import mermaid, replace_block
 from .hours import is_open
 from .menus import DEFAULT_MENUS_DIR, check_scripts, load_script
 from .script import KEYPAD, LANGUAGES
-from .script_yaml import Problem, ScriptError, shown
+from .script_yaml import Problem, ScriptError, ordered, shown
 from .simulator import DIAL_OUTCOMES, RECORD_OUTCOMES, PhoneLine, SimulationError, Turn
 
 SIMULATOR_URL = "https://simulator.invalid"
@@ -32,8 +32,7 @@ menus_option = click.option(
 
 
 def print_problems(problems: list[Problem]) -> None:
-    ordered = sorted(problems, key=lambda p: (p.warning, shown(p.file), p.line))
-    for problem in ordered:
+    for problem in ordered(problems):
         click.echo(str(replace(problem, file=shown(problem.file))))
 
 

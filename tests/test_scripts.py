@@ -262,7 +262,7 @@ def test_a_text_cut_at_a_hash_says_to_quote_it(menus_copy):
                 "    en: To try again, press # and then 1.")
     assert (f'menus.yaml:{line}: prompts.invalid_choice: the text stops before "# and then 1.": after a space, # '
             'starts a note that is never said. If the # is part of the words, put the whole text in double quotes: '
-            '"To try again, press # and then 1."; if it is a note, put it on a line of its own') in script_errors(menus_copy)
+            '"To try again, press # and then 1."; if it is a note for staff, move it to a line of its own above this one') in script_errors(menus_copy)
     edit(menus_copy / "menus.yaml", "    en: To try again, press # and then 1.",
          '    en: "To try again, press # and then 1."')
     assert load_script(menus_copy).text("invalid_choice", "en") == "To try again, press # and then 1."
@@ -340,3 +340,62 @@ def test_the_yaml_mistakes_staff_make_most_get_a_message_with_the_fix(menus_copy
     expected = f"{file}:" + message.replace("{line}", str(line)).replace("{line_1}", str(line + 1)) \
         .replace("{line_9}", str(line + 9))
     assert expected in script_errors(menus_copy).splitlines()[0], script_errors(menus_copy)
+
+
+# -- mistakes whose cause staff must read first, in their words --------------------
+
+
+def test_a_staff_note_inside_a_block_text_is_caught_with_advice_that_works(menus_copy):
+    en = line_of(menus_copy / "summaries.yaml", "  recovery:\n    en: >-") + 1
+    line = edit(menus_copy / "summaries.yaml", "      Avoid heavy lifting for six weeks.\n",
+                "      Avoid heavy lifting for six weeks.\n      # TODO ask Dr. Rodriguez about swimming\n") + 1
+    message = ('"# TODO ask Dr. Rodriguez about swimming" is a note for staff, but it is inside the text, so callers '
+               f'hear it: move it above the "en:" line (line {en}), where a line starting with # is never said, or '
+               "delete it")
+    assert f"summaries.yaml:{line}: summaries.recovery: {message}" in script_errors(menus_copy)
+    # As advised: the note above en:, and the line speaks the text without it.
+    edit(menus_copy / "summaries.yaml", "      # TODO ask Dr. Rodriguez about swimming\n", "")
+    edit(menus_copy / "summaries.yaml", "  recovery:\n    en: >-", "  recovery:\n    # TODO ask Dr. Rodriguez\n    en: >-")
+    assert "TODO" not in load_script(menus_copy).text("summary.recovery", "en")
+
+
+def test_a_staff_note_out_dented_inside_a_block_text_is_named(menus_copy):
+    line = edit(menus_copy / "summaries.yaml", "      Avoid heavy lifting for six weeks.\n",
+                "      Avoid heavy lifting for six weeks.\n  # TODO ask Dr. Rodriguez\n") + 1
+    assert script_errors(menus_copy).splitlines()[0].endswith(
+        f'summaries.yaml:{line}: (file): "# TODO ask Dr. Rodriguez" is a note for staff inside a text, which ends the '
+        "text there: move the note above the en: or es: line of that text, or delete it")
+
+
+@pytest.mark.parametrize("es", ["  es: >-", "es: >-"], ids=["under the topic", "at the left edge"])
+def test_an_out_dented_spanish_text_says_how_many_spaces(menus_copy, es):
+    line = edit(menus_copy / "summaries.yaml", "    es: >-\n      Esto es", f"{es}\n      Esto es")
+    errors = script_errors(menus_copy).splitlines()
+    assert errors[0].endswith(f"summaries.yaml:{line}: (file): this es: starts with fewer spaces than the en: above "
+                              "it, so it is not read as the Spanish of the same text: start it with 4 spaces, like "
+                              "that en:"), errors
+    assert not any("Input should be" in error or "'es' is missing" in error for error in errors), errors
+
+
+def test_single_quotes_around_a_text_with_an_apostrophe(menus_copy):
+    line = edit(menus_copy / "menus.yaml", INVALID_EN, "    en: 'That's not one of the choices.'")
+    assert script_errors(menus_copy).endswith(
+        f"menus.yaml:{line}: (file): this text starts with a single quote ('), and the apostrophe in it (like That's) "
+        'ends it there: put the whole text in double quotes instead, like en: "That\'s not one of the choices."')
+
+
+@pytest.mark.parametrize("new", ["    en: “Sorry: that is not one of the choices.”",
+                                 "    en: ‘Sorry: that is not one of the choices.’"])
+def test_curly_quotes_from_word_are_named(menus_copy, new):
+    line = edit(menus_copy / "menus.yaml", INVALID_EN, new)
+    assert script_errors(menus_copy).endswith(
+        f"menus.yaml:{line}: (file): this text is in curly quotes (“ ”), as Word or an e-mail writes them, which YAML "
+        'does not take for quotes: type the two quotes again here, as straight double quotes ("), like en: "Note: '
+        'the clinic is closed."')
+
+
+def test_a_broken_press_line_is_named_without_prompt_ids(menus_copy):
+    line = edit(menus_copy / "menus.yaml", 'en: "{option}, press {key}."', 'en: "{option}, press {key} {."')
+    errors = script_errors(menus_copy)
+    assert errors.endswith(f'menus.yaml:{line}: press: "{{option}}, press {{key}} {{." may use only {{option}} and {{key}}, '
+                           'each in { }, like "{option}, press {key}."'), errors

@@ -49,8 +49,8 @@ def check(menus_dir: Path) -> None:
     warnings = len(problems) - errors
     counts = f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
     if errors:
-        click.echo(f"{shown(menus_dir)}: {counts}. A running line keeps speaking its last good "
-                   "version, and a starting one refuses these scripts, until the errors are fixed.")
+        click.echo(f"{shown(menus_dir)}: {counts}. Callers keep hearing the last good version, even after "
+                   "a restart, until the errors are fixed.")
         sys.exit(1)
     click.echo(f"{shown(menus_dir)}: {counts}. The line can speak these scripts.")
 

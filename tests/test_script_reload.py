@@ -1,7 +1,10 @@
 """Staff edit the scripts while the line runs: new calls get valid edits, calls in progress
 keep their version, and a broken edit is refused (logged) while the line keeps speaking."""
 import logging
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -242,3 +245,22 @@ def test_the_preview_says_the_line_started_on_the_last_good_version(config, menu
     assert 'id="rejected"' in page
     assert "The files on disk have errors: the line started on the last good version." in page
     assert "this file is not saved as UTF-8" in page
+
+
+def test_a_server_process_restarted_with_a_broken_file_starts_and_says_so(menus, tmp_path):
+    # gunicorn and make run import app.py: python -c stands in for them, without a server to stop.
+    environment = {**os.environ, "IVR_DEV_INSECURE": "1", "TWILIO_AUTH_TOKEN": "",
+                   "DATABASE_URL": f"sqlite:///{tmp_path / 'calls.sqlite3'}"}
+    program = f"import ivr; ivr.DEFAULT_MENUS_DIR = {str(menus)!r}; import app; print(app.app.name)"
+    root = Path(__file__).parent.parent
+
+    def start():
+        return subprocess.run([sys.executable, "-c", program], cwd=root, env=environment, capture_output=True,
+                              text=True, timeout=120)
+
+    assert start().returncode == 0
+    latin1(menus / "summaries.yaml")
+    restarted = start()
+    assert restarted.returncode == 0, restarted.stderr
+    assert "THE SCRIPTS IN" in restarted.stderr and "HAVE ERRORS" in restarted.stderr
+    assert "this file is not saved as UTF-8" in restarted.stderr and "Traceback" not in restarted.stderr

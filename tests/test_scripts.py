@@ -288,13 +288,15 @@ def test_a_summary_name_with_a_space_or_accent_is_refused(menus_copy):
     assert "call it recuperacion" in script_errors(menus_copy)
 
 
-def test_a_fresh_start_with_a_bad_file_refuses_with_the_message(menus_copy):
+def test_a_fresh_start_with_a_bad_file_refuses_with_the_message(menus_copy, tmp_path):
     path = menus_copy / "summaries.yaml"
     path.write_bytes(path.read_text(encoding="utf-8").encode("latin-1"))
     root = Path(__file__).parent.parent
     program = f"import runpy, ivr; ivr.DEFAULT_MENUS_DIR = {str(menus_copy)!r}; runpy.run_path('app.py')"
+    # A fresh start: no version of the scripts ever passed check here.
     started = subprocess.run([sys.executable, "-c", program], cwd=root, capture_output=True, text=True,
-                             timeout=60, env={**os.environ, "IVR_DEV_INSECURE": "1", "TWILIO_AUTH_TOKEN": ""})
+                             timeout=60, env={**os.environ, "IVR_DEV_INSECURE": "1", "TWILIO_AUTH_TOKEN": "",
+                                              "LAST_GOOD_SCRIPTS_DIR": str(tmp_path / "none kept")})
     assert started.returncode == 1
     assert "summaries.yaml:" in started.stderr and "this file is not saved as UTF-8" in started.stderr
     assert "The line does not start with scripts that have errors" in started.stderr

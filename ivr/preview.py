@@ -19,7 +19,7 @@ from flask import Blueprint, current_app, jsonify, redirect, render_template, re
 
 from . import timing
 from .checks import SUMMARY_BUDGET, spoken_seconds
-from .script import BACK_KEY, CLINIC_KEY, LANGUAGE_NAMES, LANGUAGES, SWITCH_KEY, Script
+from .script import BACK_KEY, CLINIC_KEY, KEYPAD, LANGUAGE_NAMES, LANGUAGES, SWITCH_KEY, Menus, Script
 from .script_store import ScriptStore, read_sources
 from .script_yaml import ordered, shown
 from .simulator import DIAL_OUTCOMES, PhoneLine, SimulationError
@@ -75,21 +75,29 @@ def changes(scripts: ScriptStore) -> tuple[str, list[tuple[str, str]]]:
     return heading, lines
 
 
+# What a key does, by where the scripts send it (menus.yaml's goes_to).
+_ACTIONS = {"voicemail": "leave a message for the clinic (where the menu offers it)",
+            "slower": "hear the summary or answer again, more slowly",
+            "again": "hear the summary or answer again"}
+
+
 def working_keys(script: Script) -> list[tuple[str, str]]:
-    """The keys of the line and what each does (the key map every menu follows)."""
-    topics = [(key, getattr(option.say, "en")) for key, option in script.menu("topics").options.items()
-              if option.goes_to in script.summaries]
-    keys = [(key, f"{say} (from every menu, also during and after a summary or an answer)") for key, say in topics]
-    keys += [(SWITCH_KEY, "the other language (English or Spanish), from every menu"),
-             ("7", "leave a message for the clinic (where the menu offers it)"),
-             ("8", "hear the summary or answer again, more slowly (at a plain menu: the menu again)"),
-             ("5", "get it by text message, or a call back from the clinic (only where the line offers it)"),
-             (CLINIC_KEY, "the clinic (when it is closed or busy: leave a message)"),
-             (BACK_KEY, "back one step (after an answer: the topics)"),
-             ("9", 'never a choice: the caller hears "For emergencies, hang up and dial 9 1 1." and the same menu '
-                   "again"),
-             ("#", "ends a message being recorded")]
-    return keys
+    """The keys of the line and what each does: the key map every menu follows, from the scripts."""
+    keys = [(key, f"{option.say.en} (from every menu, also during and after a summary or an answer)")
+            for key, option in script.menu("topics").options.items() if option.goes_to in script.summaries]
+    keys.append((SWITCH_KEY, "the other language (English or Spanish), from every menu"))
+    actions = {key: option.goes_to for menu_id in Menus.model_fields
+               for key, option in script.menu(menu_id).options.items() if option.goes_to in _ACTIONS}
+    keys += [(key, _ACTIONS[goes_to]) for key, goes_to in sorted(actions.items())]
+    if "5" not in dict(keys):
+        keys.append(("5", "get it by text message, or a call back from the clinic (only where the line offers it)"))
+    keys += [(CLINIC_KEY, "the clinic (when it is closed or busy: leave a message)"),
+             (BACK_KEY, "back one step (after an answer: the topics)")]
+    if "9" not in dict(keys):
+        keys.append(("9", 'never a choice: the caller hears "For emergencies, hang up and dial 9 1 1." and the '
+                          "same menu again"))
+    keys.append(("#", "ends a message being recorded"))
+    return sorted(keys, key=lambda pair: KEYPAD.index(pair[0]))
 
 
 def seconds_to_summaries(script: Script) -> list[dict]:

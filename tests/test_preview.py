@@ -6,7 +6,7 @@ import threading
 import pytest
 from werkzeug.serving import make_server
 
-from conftest import CLINIC_NUMBER
+from conftest import CLINIC_NUMBER, edit
 from ivr import create_app, views
 
 
@@ -219,14 +219,30 @@ def test_there_is_no_home_page_in_production(config):
 def test_the_page_lists_every_working_key_in_a_managers_words(client):
     page = client.get("/preview").get_data(as_text=True)
     keys = page.split('<table id="keys">', 1)[1].split("</table>", 1)[0]
+    # The fixture's after-summary menu still has 9 for "again" (the key map makes it the 911 sentence).
     for key, does in [("1", "For the procedure (from every menu, also during and after a summary"),
                       ("6", "the other language"), ("7", "leave a message"), ("8", "again, more slowly"),
                       ("0", "the clinic"), ("*", "back"), ("5", "only where the line offers it"),
-                      ("9", "never a choice: the caller hears &#34;For emergencies, hang up and dial 9 1 1.&#34;")]:
+                      ("9", "hear the summary or answer again")]:
         row = keys.split(f"<tr><th>{key}</th><td>", 1)[1].split("</td>", 1)[0]
         assert does in row, (key, row)
+    assert [row.split("</th>")[0] for row in keys.split("<tr><th>")[1:]] == list("1234567890*#")
     for jargon in ("en-US</", "es-MX</", ">en-US", ">es-MX"):
         assert jargon not in page
+
+
+def test_nine_is_the_emergency_sentence_where_no_menu_uses_it(menus_copy, config):
+    edit(menus_copy / "menus.yaml", '''      "9":
+        say: {en: To hear this again, es: Para escucharlo otra vez}
+        goes_to: again
+        hints:
+          en: [again, repeat, hear it again]
+          es: [otra vez, repetir, de nuevo]
+''', "")
+    config["MENUS_DIR"] = menus_copy
+    page = create_app(config).test_client().get("/preview").get_data(as_text=True)
+    assert ("<tr><th>9</th><td>never a choice: the caller hears &#34;For emergencies, hang up and dial 9 1 1.&#34; "
+            "and the same menu again</td>") in page
 
 
 def test_the_page_shows_the_seconds_to_each_summary_with_the_budgets(client):

@@ -193,7 +193,10 @@ class ScriptStore:
         if kept is not None and kept.name == version:
             return
         try:
-            self.last_good_dir.mkdir(parents=True, exist_ok=True)
+            # Folders made here are private, as the call log's beside it are (ivr/schema.py).
+            for missing in reversed([f for f in [self.last_good_dir, *self.last_good_dir.parents] if not f.exists()]):
+                missing.mkdir(mode=0o700, exist_ok=True)
+                missing.chmod(0o700)
             folder = self.last_good_dir / version
             if not folder.is_dir():
                 making = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=self.last_good_dir))

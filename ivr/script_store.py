@@ -9,6 +9,10 @@ A new call (a request naming no version) looks at the files at most once a secon
 ``stat`` per file, no reading unless something changed. A set with errors is never used:
 the line keeps the last good version and logs the errors.
 
+Each version that loaded is also kept on disk (``last_good_dir``, beside the call log), so a
+restart with broken files starts on the last good version instead of not at all (and says so
+loudly); only a line that never had a good version refuses to start.
+
 Trade-off: versions live in each worker's memory (the last KEEP_VERSIONS). A request naming
 a version this worker does not know (another worker loaded it first, or it is older than
 KEEP_VERSIONS edits, or the worker restarted) first re-reads the files, which usually gives
@@ -76,7 +80,10 @@ class ScriptStore:
             kept = self._kept_folder()
             if kept is None:
                 raise
-            self.current = self._load(kept)
+            try:
+                self.current = self._load(kept)
+            except (ScriptError, OSError):
+                raise exc from None  # the files' errors are the ones to fix
             self.rejected = exc.for_staff() if isinstance(exc, ScriptError) else str(exc)
             self.state = STARTED_ON_LAST_GOOD
             self._refused_stamp, self._stamp = self._stamp, None

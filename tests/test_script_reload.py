@@ -264,3 +264,12 @@ def test_a_server_process_restarted_with_a_broken_file_starts_and_says_so(menus,
     assert restarted.returncode == 0, restarted.stderr
     assert "THE SCRIPTS IN" in restarted.stderr and "HAVE ERRORS" in restarted.stderr
     assert "this file is not saved as UTF-8" in restarted.stderr and "Traceback" not in restarted.stderr
+
+
+def test_a_kept_version_that_no_longer_passes_leaves_the_files_errors_to_fix(config, menus, tmp_path):
+    config["MENUS_DIR"] = menus
+    version = create_app(config).extensions["ivr.scripts"].current
+    edit(tmp_path / "scripts-last-good" / version / "menus.yaml", "goes_to: recovery", "goes_to: nowhere")
+    edit(menus / "menus.yaml", "goes_to: recovery", "goes_to: recovry")
+    with pytest.raises(ScriptError, match="recovry"):
+        create_app(config)

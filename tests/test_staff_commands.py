@@ -230,7 +230,7 @@ def test_simulate_after_hours_says_when_the_clinic_opens_and_takes_a_message(mon
     assert "transfers" not in out
     assert ("Caller presses 0.\nLine [es-MX]: La clínica está cerrada en este momento. Abrimos el lunes a las 8 "
             "de la mañana. Si tiene una emergencia, cuelgue y marque al 9 1 1.\nLine [es-MX]: Para dejarle un mensaje "
-            "a la clínica, oprima 7. Para los temas, oprima asterisco.\n    keys: 7 0 *\n") in out
+            "a la clínica, oprima 7. Para los temas, oprima asterisco.\n    keys: 1 2 3 4 6 7 0 *\n") in out
     assert "Beep. The line records a message (up to 120 s)." in out
     assert out.endswith("Line [es-MX]: Gracias. Su mensaje quedó guardado. La clínica le devolverá la llamada. "
                         "Hasta luego.\nThe line hangs up.\n")

@@ -453,8 +453,9 @@ def _in_other_language(text: str, lang: str) -> tuple[str, str] | None:
     name = LANGUAGE_NAMES[other]
     if text_language.language_of(text) == other:
         return f"is in {name}", text
-    for sentence in sentences(text):
-        if text_language.language_of(sentence) == other:
+    parts = sentences(text)
+    for sentence in parts:
+        if len(parts) > 1 and text_language.language_of(sentence) == other:
             return f'has {name} in it: "{_clip(sentence)}"', sentence
         word = text_language.other_language_word(sentence, lang)
         if word:

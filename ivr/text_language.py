@@ -9,7 +9,7 @@ once per process, when check first needs it.
 from __future__ import annotations
 
 import re
-from functools import cache
+from functools import cache, lru_cache
 
 from lingua import Language, LanguageDetectorBuilder
 
@@ -60,6 +60,7 @@ def words(text: str) -> list[str]:
     return _LETTER_WORD.findall(without_names(text))
 
 
+@lru_cache(maxsize=4096)  # the same texts again at each reload of the scripts
 def language_of(text: str) -> str | None:
     """"en" or "es" when lingua is sure of it, None when the text is too short or unsure."""
     plain = without_names(text)

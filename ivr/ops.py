@@ -91,8 +91,8 @@ def healthz():
         return jsonify(status="scripts unreadable"), 503
     # The version new calls hear, as the reload log line names it: on-call can see an edit went live.
     # A rejected edit is no outage (the last good version speaks), so it stays a 200.
-    rejected = current_app.extensions["ivr.scripts"].rejected
-    scripts = {"scripts": "last good kept", "rejected": rejected} if rejected else {"scripts": "ok"}
+    store = current_app.extensions["ivr.scripts"]
+    scripts = {"scripts": store.state, "rejected": store.rejected} if store.rejected else {"scripts": store.state}
     return jsonify(status="ok", prompts=len(prompts), languages=list(LANGUAGES),
                    script_version=g.ivr_script_version, **scripts)
 

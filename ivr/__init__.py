@@ -41,7 +41,9 @@ def last_good_dir(app: Flask) -> Path:
     if app.config["LAST_GOOD_SCRIPTS_DIR"]:
         return Path(app.config["LAST_GOOD_SCRIPTS_DIR"])
     url = make_url(app.config["DATABASE_URL"] or "sqlite://")
-    beside = Path(url.database).parent if url.get_backend_name() == "sqlite" and url.database else Path(app.instance_path)
+    # SQLite's URI form ("sqlite:///file:/path?mode=ro&uri=true") names the file after "file:".
+    database = (url.database or "").removeprefix("file:")
+    beside = Path(database).parent if url.get_backend_name() == "sqlite" and database else Path(app.instance_path)
     return beside / "scripts-last-good"
 
 

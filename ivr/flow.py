@@ -177,7 +177,7 @@ def choose(script: Script, at: str | None, lang: str | None, tries: int,
     where = position(script, at, lang)
     digits = (digits or "").strip()
     if digits and same_key >= MAX_SAME_KEY:
-        return Goodbye(where[1], EMERGENCY if digits == EMERGENCY_KEY else REPEAT)
+        return retry(script, *where, max(tries, MAX_TRIES - 1), EMERGENCY if digits == EMERGENCY_KEY else REPEAT)
     if digits == EMERGENCY_KEY:
         # Never a choice, anywhere: the caller may be keying 9 1 1.
         return Ask(*where, tries, EMERGENCY)

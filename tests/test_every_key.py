@@ -166,3 +166,111 @@ def test_every_key_held_for_ever_ends_politely_within_15_webhooks(walker, menu, 
                               if voice != VOICE[lang]}
                     offers = {"For English, press 6.", "Para español, oprima 6."}
                     assert others <= offers, (menu, lang, key, dial, others - offers)
+
+
+# -- 9 is never a choice ------------------------------------------------------------------------
+
+
+def _nine_at(call, app, menu: str, lang: str):
+    """Reach ``menu``; returns the path its Gather answers to, and the answer where 9 is pressed."""
+    from conftest import Call  # noqa: F401  (the ``call`` fixture's class)
+
+    call.answer()
+    if menu == "language":
+        return "/ivr/choose/language", call.heard
+    call.press(LANG_KEY[lang])
+    if menu == "topics":
+        return "/ivr/choose/topics", call.heard
+    if menu in ("summary", "during summary"):
+        heard = call.press("2")
+        if menu == "summary":
+            call.heard = Heard(heard.root, heard.said)
+            call.heard.root.remove(heard.gather)  # the caller lets the summary play
+        return "/ivr/choose/recovery", call.heard
+    if menu == "answered":
+        call.say(QUESTION[lang])
+        return "/ivr/choose/answered", call.heard
+    if menu == "clinic_unavailable":
+        app.config["CLINIC_PHONE_NUMBER"] = ""
+    if menu == "clinic_closed":
+        app.config["CLOCK"] = lambda: CLOSED
+    call.press("0")
+    return f"/ivr/choose/{menu}", call.heard
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_9_at_every_menu_says_the_911_line_at_once_outside_the_gather_then_the_same_menu(app, client, lang):
+    from conftest import Call
+
+    line = {"en": "For emergencies, hang up and dial 9 1 1.", "es": "Para emergencias, cuelgue y marque al 9 1 1."}
+    for menu in ("language", "topics", "during summary", "summary", "answered", "clinic_unavailable", "clinic_closed"):
+        app.config.update(CLINIC_PHONE_NUMBER=CLINIC_NUMBER, CLOCK=lambda: OPEN_HOURS)
+        call = Call(client)
+        path, _ = _nine_at(call, app, menu, lang)
+        heard = call.press("9")
+        # Said before any Gather: the "1 1" keyed after the 9 fall on no menu.
+        first = heard.root[0]
+        assert first.tag == "Say", (menu, heard.verbs)
+        spoken = [text for _, text in heard.said[:2 if menu == "language" else 1]]
+        assert spoken == ([line["en"], line["es"]] if menu == "language" else [line[lang]]), menu
+        assert heard.gather.get("action").startswith(path), (menu, heard.gather.get("action"))
+        assert "not one of the choices" not in heard.text and "no es una de las opciones" not in heard.text
+        # The 911 line is not said again as the menu's last words.
+        assert heard.text.count("9 1 1") == (2 if menu == "language" else 1), (menu, heard.text)
+
+
+# -- offers the line can keep -------------------------------------------------------------------
+
+
+def test_while_closed_0_is_offered_as_what_it_does_and_0_again_ends(app, call):
+    app.config["CLOCK"] = lambda: CLOSED
+    call.answer()
+    topics = call.press("1")
+    assert "To hear when the clinic opens, or to leave a message, press 0." in topics.text
+    assert "To speak with the clinic" not in topics.text
+    assert "To speak with the clinic" not in call.press("3").text
+    heard, closed_messages = call.press("0"), 0
+    for _ in range(MAX_WEBHOOKS):
+        closed_messages += "The clinic is closed right now." in heard.text
+        if heard.verbs[-1] == "Hangup":
+            break
+        heard = call.press("0")
+    # What 0 does while closed, each time it is asked for, then goodbye: never 81 times.
+    assert closed_messages == 3 and "Goodbye" in heard.text
+
+
+def test_after_two_transfers_no_menu_or_answer_offers_0(call):
+    call.answer()
+    call.press("1")
+    for _ in range(2):
+        call.press("0")
+        call.follow("Dial", {"DialCallStatus": "no-answer"})
+    topics = call.press("*")
+    after_summary = call.press("1")
+    answer = call.say(QUESTION["en"])
+    no_answer = call.say("what is the weather in Paris tomorrow")
+    for heard in (topics, after_summary, answer, no_answer):
+        assert "press 0" not in heard.text, heard.text
+
+
+def test_after_an_unanswered_question_press_0_is_said_once_not_twice_in_a_row(call):
+    call.answer()
+    call.press("1")
+    heard = call.say("what is the weather in Paris tomorrow")
+    assert heard.text.count("press 0") == 1, heard.text
+    assert "For the topics, press star." in heard.text
+
+
+def test_the_fallback_keeps_the_transfers_and_the_last_words_say_what_to_do(app, call, monkeypatch):
+    # Defect: /fallback started the count again, so a failing call could be dialled more than twice.
+    heard = call.post("/fallback", {"ErrorCode": "11200",
+                                    "ErrorUrl": "https://ivr.example.org/ivr/choose/topics?lang=es&tries=0&transfers=2"})
+    heard = call.wait_silently()
+    assert heard.first("Dial") is None and "no puede atender su llamada" in heard.text
+    from ivr import views
+
+    monkeypatch.setattr(views, "apology", lambda *a: 1 / 0)
+    heard = call.post("/fallback", {"ErrorUrl": "https://ivr.example.org/ivr/choose/topics?lang=es&tries=0"})
+    assert heard.said == [("es-MX", "Lo sentimos. Hubo un problema. Por favor, llame de nuevo. "
+                                    "Para emergencias, cuelgue y marque al 9 1 1.")]
+    assert heard.verbs[-1] == "Hangup"

@@ -10,7 +10,8 @@ from .script import (BACK_KEY, CLINIC, CLINIC_KEY, EMERGENCY_KEY, LANGUAGE_MENU,
                      VOICEMAIL_KEY, Menus, Script)
 
 START_MARK, END_MARK = "<!-- menu diagram: start -->", "<!-- menu diagram: end -->"
-MENU_TITLES = {"topics": "Topic menu", "after_summary": "After each summary",
+MENU_TITLES = {"topics": "Topic menu<br/>While the clinic is closed, 0 says when it opens, and offers a message",
+               "after_summary": "After each summary",
                "clinic_unavailable": "The clinic does not answer",
                "clinic_closed": "The clinic is closed<br/>It says when it opens next (clinic.yaml)"}
 
@@ -50,7 +51,9 @@ def mermaid(script: Script) -> str:
             lines.append(f"    menu_{menu_id} -->|{_label(f'{key} · {option.say.en}')}| {_node(script, option.goes_to)}")
         if BACK_KEY not in menu.options:
             lines.append(f"    menu_{menu_id} -->|{_label('* · back')}| {_node(script, menu.back_to)}")
-        if CLINIC_KEY not in menu.options:
+        if menu_id == "clinic_closed":
+            lines.append(f"    menu_{menu_id} -->|{_label('0 · when it opens, again; the third time, goodbye')}| menu_{menu_id}")
+        elif CLINIC_KEY not in menu.options:
             lines.append(f"    menu_{menu_id} -->|{_label('0 · the clinic')}| clinic")
     for topic in script.summaries:
         lines.append(f"    summary_{topic}[/{_label(f'Summary: {topic}')}/] --> menu_after_summary")
@@ -60,7 +63,7 @@ def mermaid(script: Script) -> str:
         f"    clinic -->|{_label('busy or no answer')}| menu_clinic_unavailable",
         f"    clinic -->|{_label('outside opening hours: no transfer')}| menu_clinic_closed",
         f"    voicemail[[{_label('Voicemail: the caller leaves a message')}]] -->|{_label('message left')}| done",
-        f"    voicemail -->|{_label('nothing recorded')}| menu_topics",
+        f"    voicemail -->|{_label('nothing recorded (the second time: goodbye)')}| menu_topics",
     ]
     if script.questions is not None:
         lines += _question_path(script)

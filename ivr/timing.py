@@ -3,7 +3,8 @@
 One computation, used by ``check`` (a warning staff see when an edit makes a budget slip) and
 by ``make bench`` (the table). It follows what the webhooks say (the parts are flow.py's
 OPENING, WELCOME and RETURNING, the same ones views.py speaks) for a caller who presses each
-key as soon as the sentence offering it ends: a Gather stops speaking at the first key.
+key as soon as the sentence offering it ends: a Gather stops speaking at the first key. The
+emergency line, said after a menu's options until the caller has heard it, is not counted.
 
 Spoken text is timed at a calm pace for older callers: WORDS_PER_SECOND in each language (Spanish
 words are longer: about 2.2 syllables against 1.55, so fewer a second), plus SENTENCE_PAUSE after
@@ -110,6 +111,6 @@ def over_budget(script: Script, recorded: dict | None = None) -> list[str]:
                 budget = first_budget if n == 0 else every_budget
                 if seconds > budget:
                     messages.append(f"{who} in {LANGUAGE_NAMES[lang]} waits {seconds:.1f} s for the first word of "
-                                    f"'{topic}'; the budget is {budget} s: shorten the notice, the emergency "
-                                    f"line or the topic menu's lines")
+                                    f"'{topic}'; the budget is {budget} s: shorten 'about', the notice or the "
+                                    f"topic menu's lines")
     return messages

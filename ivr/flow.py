@@ -65,6 +65,7 @@ class Ask:
     lang: str | None
     tries: int = 0
     lead: str | None = None
+    answer: str | None = None  # after an answer: its entry in questions.yaml, for 8 (again, more slowly)
 
 
 @dataclass(frozen=True)
@@ -170,10 +171,11 @@ def retry(script: Script, at: str | None, lang: str | None, tries: int, lead: st
 
 
 def choose(script: Script, at: str | None, lang: str | None, tries: int,
-           digits: str | None, speech: str | None, playing: bool = False, same_key: int = 1) -> Step:
+           digits: str | None, speech: str | None, playing: bool = False, same_key: int = 1,
+           answer: str | None = None) -> Step:
     """The caller pressed ``digits`` or said ``speech`` at menu ``at`` (``playing``: while
     the summary ``at`` was still being said; ``same_key``: how many times in a row this key has
-    now been pressed)."""
+    now been pressed; ``answer``: after an answer, its entry)."""
     where = position(script, at, lang)
     digits = (digits or "").strip()
     if digits and same_key >= MAX_SAME_KEY:
@@ -192,7 +194,7 @@ def choose(script: Script, at: str | None, lang: str | None, tries: int,
         if heard := _question(script, at, lang, speech):
             return heard
     key = digits if digits else key_from_speech(script, at, lang, speech)
-    step = _follow(script, at, lang, tries, key) if key in VALID_KEYS else None
+    step = _follow(script, at, lang, tries, key, answer) if key in VALID_KEYS else None
     if step is None and playing:
         # A key that means nothing here does not cut the summary off with a scolding: it
         # is taken as the summary's end, and the after-summary menu follows.
@@ -215,7 +217,7 @@ def _question(script: Script, at: str, lang: str, speech: str) -> asking.Answer 
     return asking.hear(script, lang, speech)
 
 
-def _follow(script: Script, at: str, lang: str | None, tries: int, key: str) -> Step | None:
+def _follow(script: Script, at: str, lang: str | None, tries: int, key: str, answer: str | None = None) -> Step | None:
     """Keys mean the same everywhere: before a language, 1 and 2 choose one (the language
     menu's keys); after, the topic keys are the topics, 6 switches language, 7 leaves a message
     and 8 hears the summary again, more slowly; 0 is the clinic and * goes back, always."""
@@ -231,6 +233,8 @@ def _follow(script: Script, at: str, lang: str | None, tries: int, key: str) -> 
     elif key == VOICEMAIL_KEY:
         return Voicemail(lang)
     elif key == SLOWER_KEY:
+        if at == ANSWERED and answer in script.questions.entries:
+            return asking.Answer(answer, lang, slow=True)
         return Summary(at, lang, slow=True) if at in script.summaries else None
     menu = script.menu(menu_id(script, at))
     if key == BACK_KEY:

@@ -177,15 +177,17 @@ def render(step: flow.Step, response: VoiceResponse | None = None) -> VoiceRespo
     match step:
         case flow.Ask() | flow.Summary():
             ask(response, step)
-        case asking.Answer(entry=entry, lang=lang):
+        case asking.Answer(entry=entry, lang=lang, slow=slow):
             # Keys only while the answer plays, as during a summary; then the menu after an answer.
+            # Its entry travels in the URLs, for 8 (again, more slowly).
             keys_only = response.gather(
-                input="dtmf", action=url_for(".choose", at=flow.ANSWERED, lang=lang, tries=0, playing=1),
-                method="POST", num_digits=1, finish_on_key="", timeout=1, action_on_empty_result=False)
-            prompt_id = f"answer.{entry}" if entry else "question.no_answer"
+                input="dtmf", method="POST", num_digits=1, finish_on_key="", timeout=1, action_on_empty_result=False,
+                action=url_for(".choose", at=flow.ANSWERED, lang=lang, tries=0, playing=1,
+                               **({"entry": entry} if entry else {})))
+            prompt_id = f"answer.{entry}{SLOW_SUFFIX if slow else ''}" if entry else "question.no_answer"
             offered = speak_offers(keys_only, prompt_id, lang)
             # A key the answer just offered is not offered again at once ("press 0" twice in a row).
-            ask(response, flow.Ask(flow.ANSWERED, lang), offered)
+            ask(response, flow.Ask(flow.ANSWERED, lang, answer=entry), offered)
         case asking.Emergency(lang=lang):
             speak(response, "question.emergency", lang)
             _hear(EMERGENCY_HEARD)
@@ -260,7 +262,8 @@ def ask(response: VoiceResponse, step: flow.Ask | flow.Summary, offered: frozens
           *([EMERGENCY_HEARD] if lead == flow.EMERGENCY or says_911 else []))
     tail_911 = EMERGENCY_HEARD not in _heard()
 
-    choose_url = url_for(".choose", at=at, lang=lang, tries=tries)
+    answered = {"entry": step.answer} if isinstance(step, flow.Ask) and step.answer else {}
+    choose_url = url_for(".choose", at=at, lang=lang, tries=tries, **answered)
     if isinstance(step, flow.Summary):
         # Keys only while a summary plays: a cough or an "uh-huh" must not cut it off.
         keys_only = response.gather(input="dtmf", action=url_for(".choose", at=at, lang=lang, tries=tries, playing=1),
@@ -313,7 +316,7 @@ def ask(response: VoiceResponse, step: flow.Ask | flow.Summary, offered: frozens
             speak(gather, "switch_language", other)
     if tail_911:
         _hear(EMERGENCY_HEARD)
-        emergency = response.gather(action=url_for(".choose", at=at, lang=lang, tries=tries),
+        emergency = response.gather(action=url_for(".choose", at=at, lang=lang, tries=tries, **answered),
                                     timeout=ANSWER_TIMEOUT, **listen)
         for each in langs:
             speak(emergency, "emergency", each)
@@ -451,7 +454,8 @@ def menu(at):
 def choose(at):
     digits = (request.form.get("Digits") or "").strip()
     step = flow.choose(script(), at, _lang(), _tries(), digits, request.form.get("SpeechResult"),
-                       playing=bool(request.args.get("playing")), same_key=_same_key(digits) if digits else 1)
+                       playing=bool(request.args.get("playing")), same_key=_same_key(digits) if digits else 1,
+                       answer=request.args.get("entry"))
     return answer(step)
 
 

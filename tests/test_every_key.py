@@ -274,3 +274,21 @@ def test_the_fallback_keeps_the_transfers_and_the_last_words_say_what_to_do(app,
     assert heard.said == [("es-MX", "Lo sentimos. Hubo un problema. Por favor, llame de nuevo. "
                                     "Para emergencias, cuelgue y marque al 9 1 1.")]
     assert heard.verbs[-1] == "Hangup"
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_8_after_an_answer_says_it_again_more_slowly(call, lang):
+    call.answer()
+    call.press(LANG_KEY[lang])
+    heard = call.say(QUESTION[lang])
+    answer = heard.said[0][1]
+    during, after = (gather.get("action") for gather in list(heard.root.iter("Gather"))[:2])
+    assert "playing=1" in during and "playing" not in after
+    for action in (during, after):
+        again = call.post(action, {"Digits": "8"})
+        assert again.said[0][1] == answer
+        assert next(again.first("Gather").iter("prosody")).get("rate") == "70%"
+    # After no answer there is nothing to say again: the menu, without a scolding.
+    call.say("what is the weather in Paris tomorrow")
+    menu = call.press("8")
+    assert menu.said[0][1].startswith("For another question" if lang == "en" else "Si tiene otra pregunta")

@@ -182,7 +182,7 @@ def choose(script: Script, at: str | None, lang: str | None, tries: int,
         return retry(script, *where, max(tries, MAX_TRIES - 1), EMERGENCY if digits == EMERGENCY_KEY else REPEAT)
     if digits == EMERGENCY_KEY:
         # Never a choice, anywhere: the caller may be keying 9 1 1.
-        return Ask(*where, tries, EMERGENCY)
+        return Ask(*where, tries, EMERGENCY, answer if where[0] == ANSWERED else None)
     if where != (at, lang):
         # A menu this script does not have (it was edited) or a lost language: a key meant
         # for that menu means nothing in another one, so ask again.

@@ -188,7 +188,7 @@ class PhoneLine:
         else:
             keys = (set(script.menu(flow.menu_id(script, at)).options) | set(script.menu("topics").options)
                     | {CLINIC_KEY, BACK_KEY, SWITCH_KEY, VOICEMAIL_KEY})
-            if at in script.summaries:
+            if at in script.summaries or at == flow.ANSWERED:
                 keys.add(SLOWER_KEY)
         return sorted(keys, key=KEYPAD.index)
 

@@ -54,7 +54,7 @@ def said_until(body: bytes, key: str) -> float:
         lang = "en" if say.get("language", "").startswith("en") else "es"
         for sentence in say.iter("s"):
             text = " ".join("".join(sentence.itertext()).split())
-            total += timing.spoken_seconds(text)
+            total += timing.spoken_seconds(text, lang)
             if key in mentioned_keys(text, lang):
                 return total
     raise AssertionError(f"key {key} is never offered")
@@ -105,7 +105,8 @@ def main() -> int:
     measured = measured_first_time(app, script)
 
     print("Time to information: seconds from the first word of the call to the first word of each summary,")
-    print(f"pressing each key as soon as it is offered (speech at {timing.WORDS_PER_SECOND} words/s "
+    print(f"pressing each key as soon as it is offered (speech at "
+          f"{', '.join(f'{lang} {rate}' for lang, rate in timing.WORDS_PER_SECOND.items())} words/s "
           f"+ {timing.SENTENCE_PAUSE} s a sentence; recordings by their length)")
     print(f"{'caller':<11} {'lang':<5} {'topic':<11} {'said':>6} {'recorded':>9} {'budget':>7}")
     ok = True

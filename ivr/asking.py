@@ -35,6 +35,7 @@ class Answer:
     entry: str | None
     lang: str
     words: str = ""
+    slow: bool = False  # said again, more slowly (key 8)
 
     @property
     def logged_as(self) -> str:

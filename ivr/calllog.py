@@ -29,6 +29,8 @@ A row's ``event``, and what ``detail`` then holds:
                   or a returning caller's greeting and the topics (detail: "topics")
   menu            a menu was said (detail: the menu, "language", or a topic for its after-summary menu)
   no_input, invalid_choice   a menu was said again after silence or a wrong key (detail: the menu)
+  repeat          a menu was said again after a key that does nothing there (detail: the menu)
+  emergency       key 9: the 911 line, then the menu again (detail: the menu)
   summary         a summary was played (detail: the topic)
   transfer        the call was put through to the clinic
   dial            the clinic call ended or never connected (detail: Twilio's DialCallStatus; seconds)

@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 
 from . import article, text_language
 from .questions import NOT_ANSWERED, fold
-from .script import (ACTION_KEYS, AGAIN, BACK_KEY, CLINIC, CLINIC_KEY, KEYPAD, LANGUAGE_MENU, LANGUAGE_NAMES,
-                     LANGUAGES, MAX_OPTIONS, SLOWER, SWITCH_KEY, VOICEMAIL, Menus, Opening, OpeningWords, Prompts,
-                     QuestionPrompts, Script, Text, normalise)
+from .script import (ACTION_KEYS, BACK_KEY, CLINIC, CLINIC_KEY, EMERGENCY_KEY, KEYPAD, LANGUAGE_MENU, LANGUAGE_NAMES,
+                     LANGUAGES, MAX_OPTIONS, RESERVED_KEY, SLOWER, SWITCH_KEY, VOICEMAIL, Menus, Opening, OpeningWords,
+                     Prompts, QuestionPrompts, Script, Text, normalise)
 from .script_yaml import Report
 
 # check warns when closed_on lists no day further ahead than this: staff then have two months
@@ -65,7 +65,7 @@ def _check_links(report: Report, script: Script) -> None:
                 problem(loc + ("options",), f"options must be numbered 1, 2, 3 ... without gaps, not {', '.join(digits)}")
         if len(menu.options) > MAX_OPTIONS:
             problem(loc + ("options",), f"{len(menu.options)} options; callers can follow at most {MAX_OPTIONS}")
-        allowed = summaries | {"topics", CLINIC, VOICEMAIL} | ({AGAIN, SLOWER} if menu_id == "after_summary" else set())
+        allowed = summaries | {"topics", CLINIC, VOICEMAIL} | ({SLOWER} if menu_id == "after_summary" else set())
         for key, option in menu.options.items():
             oloc = loc + ("options", key)
             if option.goes_to not in allowed:
@@ -80,6 +80,11 @@ def _check_links(report: Report, script: Script) -> None:
                         f"{next(k for k, v in ACTION_KEYS.items() if v == option.goes_to)}, in every menu")
             elif key == SWITCH_KEY:
                 problem(oloc, f"key {SWITCH_KEY} always switches the language; choose another key")
+            elif key == EMERGENCY_KEY:
+                problem(oloc, f"key {EMERGENCY_KEY} is never a choice: a caller keying 9 1 1 hears the emergency "
+                        "line; choose another key")
+            elif key == RESERVED_KEY:
+                problem(oloc, f"key {RESERVED_KEY} is kept free (to get the information by phone); choose another key")
             elif menu_id != "topics" and key != BACK_KEY and key not in ACTION_KEYS:
                 problem(oloc, "keys 1 to 5 are the topics in every menu: use "
                         + ", ".join(f"{k} for {v}" for k, v in ACTION_KEYS.items()) + ' or "*" to go back')
@@ -228,14 +233,14 @@ def _check_mentioned_keys(report: Report, script: Script) -> None:
     for menu_id in Menus.model_fields:
         menu = script.menu(menu_id)
         # After a language is chosen, the topic keys and the language switch work everywhere.
-        works = set(menu.options) | set(script.menu("topics").options) | {CLINIC_KEY, BACK_KEY, SWITCH_KEY}
+        works = set(menu.options) | set(script.menu("topics").options) | {BACK_KEY, SWITCH_KEY, *ACTION_KEYS}
         if menu.intro:
             check(("menus", menu_id, "intro"), menu.intro, works)
         for key, option in menu.options.items():
             check(("menus", menu_id, "options", key, "say"), option.say, works)
     # A summary plays inside the after-summary menu, so its keys are the ones that work.
     after_summary = (set(script.menu("after_summary").options) | set(script.menu("topics").options)
-                     | {CLINIC_KEY, BACK_KEY, SWITCH_KEY})
+                     | {BACK_KEY, SWITCH_KEY, *ACTION_KEYS})
     for topic, text in script.summaries.items():
         check(("summaries", topic), text, after_summary)
     # Each language-menu line is in its own language and names its own key (0 works too).
@@ -252,18 +257,18 @@ def sentences(text: str) -> list[str]:
     return split(text)
 
 
-def spoken_seconds(text: str) -> float:
-    """Estimated time to say ``text`` on the line (ivr/timing.py: the pace of the budgets)."""
+def spoken_seconds(text: str, lang: str) -> float:
+    """Estimated time to say ``text`` in ``lang`` on the line (ivr/timing.py: the pace of the budgets)."""
     from .timing import spoken_seconds as estimate  # timing.py uses this module's mentioned_keys
 
-    return estimate(text)
+    return estimate(text, lang)
 
 
 def _check_lengths(report: Report, script: Script) -> None:
     def check(loc: tuple, prompt_id: str, budget: int, kind: str, advice: str) -> None:
         for lang in LANGUAGES:
             text = script.text(prompt_id, lang)
-            seconds = spoken_seconds(text)
+            seconds = spoken_seconds(text, lang)
             if seconds > budget:
                 report(loc, f"about {seconds:.1f} s in {LANGUAGE_NAMES[lang]} ({len(text.split())} words); "
                        f"a {kind} should take at most {budget} s: {advice}", warning=True)
@@ -273,8 +278,8 @@ def _check_lengths(report: Report, script: Script) -> None:
         # The choices a caller must remember: the options, after any intro.
         intro = script.menu(menu_id).intro
         for lang in LANGUAGES:
-            seconds = spoken_seconds(script.menu_text(menu_id, lang)) - (
-                spoken_seconds(getattr(intro, lang)) if intro else 0)
+            seconds = spoken_seconds(script.menu_text(menu_id, lang), lang) - (
+                spoken_seconds(getattr(intro, lang), lang) if intro else 0)
             if seconds > MENU_BUDGET:
                 report(("menus", menu_id), f"its options take about {seconds:.1f} s in {LANGUAGE_NAMES[lang]}; "
                        f"a caller remembers at most {MENU_BUDGET} s of choices: shorten the options", warning=True)
@@ -507,7 +512,7 @@ def _check_questions(report: Report, script: Script) -> None:
         texts.append((loc + ("answer",), entry.answer))
         for lang in LANGUAGES:
             text = getattr(entry.answer, lang)
-            seconds = spoken_seconds(text)
+            seconds = spoken_seconds(text, lang)
             if seconds > ANSWER_BUDGET:
                 report(loc + ("answer", lang), f"about {seconds:.1f} s in {LANGUAGE_NAMES[lang]} "
                        f"({len(text.split())} words); an answer should take at most {ANSWER_BUDGET} s: "

@@ -8,24 +8,38 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import asking
-from .script import (AGAIN, BACK_KEY, CLINIC, CLINIC_KEY, KEYPAD, LANGUAGE_MENU, LANGUAGES, SLOWER, SWITCH_KEY,
-                     VOICEMAIL, Script, normalise)
+from .script import (BACK_KEY, CLINIC, CLINIC_KEY, EMERGENCY_KEY, KEYPAD, LANGUAGE_MENU, LANGUAGES, SLOWER, SLOWER_KEY,
+                     SWITCH_KEY, VOICEMAIL, VOICEMAIL_KEY, Script, normalise)
 
 # A caller gets three chances at a menu (silence or a wrong key); after the third, a person
 # (while the clinic answers), else one last offer to leave a message, then a polite goodbye.
 MAX_TRIES = 3
 # Transfers to the clinic per call (counted in the URL): a busy clinic is not dialled for ever.
 MAX_TRANSFERS = 2
-# What a first-time caller hears, all in one Gather: the clinic's name, each language's
-# choice in its own voice, then the 911 line in each language. (prompt id, language)
-OPENING = (("greeting", "en"), (f"menu.{LANGUAGE_MENU}", "en"), (f"menu.{LANGUAGE_MENU}", "es"),
-           ("emergency", "en"), ("emergency", "es"))
-# Right after the choice, before the topics, in the chosen language: the caller who pressed
-# at once still hears that this is not medical advice and the 911 line.
-WELCOME = ("notice", "emergency")
+# Messages begun with nothing recorded, per call (counted in the URL): the second one ends the call.
+MAX_EMPTY_MESSAGES = 2
+# The same key pressed this often in a row is a key held down, or a caller who is stuck: each
+# press may be a good choice (a topic again, the other language), so the tries never run out.
+# The line then acts as after the last try (a person, or the last offer; the next time, goodbye).
+MAX_SAME_KEY = 4
+# What a first-time caller hears, all in one Gather: the clinic's name, then each language's
+# choice in its own voice (prompt id, language). The emergency sentence follows, in each
+# language, as every menu's last words until the caller has heard them once (views.py).
+OPENING = (("greeting", "en"), (f"menu.{LANGUAGE_MENU}", "en"), (f"menu.{LANGUAGE_MENU}", "es"))
+# Right after the choice, before the topics, in the chosen language: what the line is about and
+# that it is not medical advice. Said once per language a call chooses, not at every switch.
+WELCOME = ("about", "notice")
 # A returning caller, greeted in the language they chose last time; the topic menu follows,
 # then the offer to switch language.
-RETURNING = ("greeting", "notice", "emergency")
+RETURNING = ("greeting", "about", "notice")
+# Leads that are not a prompt of their own. EMERGENCY: key 9 was pressed; the emergency sentence
+# is said at once, outside the menu's Gather, so the "1 1" that follow choose nothing. REPEAT: the
+# menu again, without a scolding (a key that means something elsewhere, e.g. 8 at a plain menu).
+EMERGENCY, REPEAT = "emergency", "repeat"
+# Keys that get "That is not one of the choices": # only. Every other key means something
+# somewhere (the topics, 5 to your phone, 6, 7, 8, 9), so where it does nothing the menu is
+# said again without a scolding.
+SCOLDED_KEYS = {"#"}
 # Speech results can be arbitrarily long; nothing useful is past this.
 MAX_SPEECH_CHARS = 200
 VALID_KEYS = set(KEYPAD)
@@ -51,6 +65,7 @@ class Ask:
     lang: str | None
     tries: int = 0
     lead: str | None = None
+    answer: str | None = None  # after an answer: its entry in questions.yaml, for 8 (again, more slowly)
 
 
 @dataclass(frozen=True)
@@ -62,7 +77,12 @@ class Summary:
 
 @dataclass(frozen=True)
 class Transfer:
+    """To the clinic. ``at``, ``tries``: the menu 0 was pressed at, for when it cannot be done (the
+    clinic closed or busy): 0 pressed again there counts as a try, so it cannot go on for ever."""
+
     lang: str | None
+    at: str | None = None
+    tries: int = 0
 
 
 @dataclass(frozen=True)
@@ -133,15 +153,16 @@ def start(remembered: str | None = None) -> Ask:
 
 
 def welcome(lang: str) -> Ask:
-    """A language was chosen: the notice and the 911 line in it, then the topics."""
+    """A language was chosen: what the line is about and the notice in it, then the topics."""
     return Ask("topics", lang, lead="welcome")
 
 
-def retry(script: Script, at: str | None, lang: str | None, tries: int, lead: str) -> Step:
-    """The caller was silent or chose something that is not an option."""
+def retry(script: Script, at: str | None, lang: str | None, tries: int, lead: str | None) -> Step:
+    """The caller was silent or chose something that is not an option (``lead`` None: the
+    menu with its intro again, e.g. 0 pressed again at the closed-clinic menu)."""
     at, lang = position(script, at, lang)
     if tries >= MAX_TRIES:  # the last offer went unanswered too
-        return Goodbye(lang)
+        return Goodbye(lang, EMERGENCY if lead == EMERGENCY else None)
     if tries + 1 >= MAX_TRIES:
         offered = at != LANGUAGE_MENU and any(
             option.goes_to == VOICEMAIL for option in script.menu(menu_id(script, at)).options.values())
@@ -150,15 +171,22 @@ def retry(script: Script, at: str | None, lang: str | None, tries: int, lead: st
 
 
 def choose(script: Script, at: str | None, lang: str | None, tries: int,
-           digits: str | None, speech: str | None, playing: bool = False) -> Step:
+           digits: str | None, speech: str | None, playing: bool = False, same_key: int = 1,
+           answer: str | None = None) -> Step:
     """The caller pressed ``digits`` or said ``speech`` at menu ``at`` (``playing``: while
-    the summary ``at`` was still being said)."""
+    the summary ``at`` was still being said; ``same_key``: how many times in a row this key has
+    now been pressed; ``answer``: after an answer, its entry)."""
     where = position(script, at, lang)
+    digits = (digits or "").strip()
+    if digits and same_key >= MAX_SAME_KEY:
+        return retry(script, *where, max(tries, MAX_TRIES - 1), EMERGENCY if digits == EMERGENCY_KEY else REPEAT)
+    if digits == EMERGENCY_KEY:
+        # Never a choice, anywhere: the caller may be keying 9 1 1.
+        return Ask(*where, tries, EMERGENCY, answer if where[0] == ANSWERED else None)
     if where != (at, lang):
         # A menu this script does not have (it was edited) or a lost language: a key meant
         # for that menu means nothing in another one, so ask again.
         return Ask(*where)
-    digits = (digits or "").strip()
     speech = (speech or "")[:MAX_SPEECH_CHARS]
     if not digits and not normalise(speech):
         return retry(script, at, lang, tries, "no_input")
@@ -166,11 +194,13 @@ def choose(script: Script, at: str | None, lang: str | None, tries: int,
         if heard := _question(script, at, lang, speech):
             return heard
     key = digits if digits else key_from_speech(script, at, lang, speech)
-    step = _follow(script, at, lang, key) if key in VALID_KEYS else None
+    step = _follow(script, at, lang, tries, key, answer) if key in VALID_KEYS else None
     if step is None and playing:
         # A key that means nothing here does not cut the summary off with a scolding: it
         # is taken as the summary's end, and the after-summary menu follows.
         return Ask(at, lang, tries)
+    if step is None and digits and digits not in SCOLDED_KEYS:
+        return retry(script, at, lang, tries, REPEAT)
     return step or retry(script, at, lang, tries, "invalid_choice")
 
 
@@ -187,21 +217,25 @@ def _question(script: Script, at: str, lang: str, speech: str) -> asking.Answer 
     return asking.hear(script, lang, speech)
 
 
-def _follow(script: Script, at: str, lang: str | None, key: str) -> Step | None:
+def _follow(script: Script, at: str, lang: str | None, tries: int, key: str, answer: str | None = None) -> Step | None:
     """Keys mean the same everywhere: before a language, 1 and 2 choose one (the language
-    menu's keys); after, the topic keys are the topics, 6 switches language; 0 is the
-    clinic and * goes back, always."""
+    menu's keys); after, the topic keys are the topics, 6 switches language, 7 leaves a message
+    and 8 hears the summary again, more slowly; 0 is the clinic and * goes back, always."""
     if key == CLINIC_KEY:
-        return Transfer(lang)
+        return Transfer(lang, at, tries)
     if lang is None:
         if option := script.language_menu.get(key):
             return welcome(option.language)
-        if key == BACK_KEY:
-            return Ask(LANGUAGE_MENU, None)
         if at == LANGUAGE_MENU:
             return None
     elif key == SWITCH_KEY:
         return welcome(next(each for each in LANGUAGES if each != lang))
+    elif key == VOICEMAIL_KEY:
+        return Voicemail(lang)
+    elif key == SLOWER_KEY:
+        if at == ANSWERED and answer in script.questions.entries:
+            return asking.Answer(answer, lang, slow=True)
+        return Summary(at, lang, slow=True) if at in script.summaries else None
     menu = script.menu(menu_id(script, at))
     if key == BACK_KEY:
         # After an answer, * is "for the topics".
@@ -214,13 +248,13 @@ def _follow(script: Script, at: str, lang: str | None, key: str) -> Step | None:
 
 def go_to(script: Script, target: str, lang: str | None, at: str) -> Step:
     if target == CLINIC:
-        return Transfer(lang)
+        return Transfer(lang, at)
     if target == VOICEMAIL:
         return Voicemail(lang)
     if target == LANGUAGE_MENU or (lang is None and target not in SPOKEN_IN_EVERY_LANGUAGE):
         return Ask(LANGUAGE_MENU, None)
-    if target in (AGAIN, SLOWER):
-        return Summary(at, lang, slow=target == SLOWER)
+    if target == SLOWER:
+        return Summary(at, lang, slow=True)
     if target in script.summaries:
         return Summary(target, lang)
     return Ask(target, lang)

@@ -111,23 +111,30 @@ def fallback():
     go to the clinic; the transfer handles a missing clinic number (voicemail) and a second
     failure on the way hangs up politely instead of looping.
     """
-    lang = flow.parse_lang(_query_value(request.form.get("ErrorUrl", ""), "lang"))
+    failed_url = request.form.get("ErrorUrl", "")
+    lang = flow.parse_lang(_query_value(failed_url, "lang"))
     response = VoiceResponse()
-    views.apology(response, lang)
-    response.redirect(url_for("ivr.clinic", lang=lang, after_error=1))
+    if views.apology(response, lang):
+        # The call's transfers so far go on with it: a failing call is not dialled more than
+        # MAX_TRANSFERS times. (Not through views.keep_call_state: this request's URL is Twilio's.)
+        transfers = flow.parse_transfers(_query_value(failed_url, "transfers"))
+        response.redirect(url_for("ivr.clinic", lang=lang, after_error=1, **({"transfers": transfers} if transfers else {})))
     return views.twiml(response)
 
 
 @bp.errorhandler(Exception)
 def _last_words(error):
-    """Even the fallback failed: say sorry in both languages and end the call, never a 500."""
+    """Even the fallback failed: sorry, please call again and the 911 line, in the caller's language
+    when the failed URL says which (else in both), and the call ends; never a 500."""
     if isinstance(error, HTTPException):
         return error
     current_app.logger.exception("fallback failed (call %s)", quoted(request.form.get("CallSid", "?")))
+    try:
+        lang = flow.parse_lang(_query_value(request.form.get("ErrorUrl", ""), "lang"))
+    except Exception:
+        lang = None
     response = VoiceResponse()
-    for lang in LANGUAGES:
-        views.say_text(response, views.FALLBACK_APOLOGY[lang], lang)
-    response.hangup()
+    views.last_words(response, lang)
     return views.twiml(response), 200
 
 

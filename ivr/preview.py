@@ -112,7 +112,7 @@ def seconds_to_summaries(script: Script) -> list[dict]:
             budget = first_budget if n == 0 else every_budget
             rows.append({"caller": "returning" if returning else "first-time", "topic": topic, "budget": budget,
                          "seconds": {LANGUAGE_NAMES[lang]: round(by_lang[lang][topic], 1) for lang in LANGUAGES},
-                         "length": {LANGUAGE_NAMES[lang]: round(spoken_seconds(script.text(f"summary.{topic}", lang)))
+                         "length": {LANGUAGE_NAMES[lang]: round(spoken_seconds(script.text(f"summary.{topic}", lang), lang))
                                     for lang in LANGUAGES}})
     return rows
 

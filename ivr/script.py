@@ -19,14 +19,20 @@ from .questions import QuestionIndex
 LANGUAGES = ("en", "es")
 MAX_OPTIONS = 5
 # goes_to targets that are actions rather than menus or summaries.
-CLINIC, VOICEMAIL, AGAIN, SLOWER = "clinic", "voicemail", "again", "slower"
+CLINIC, VOICEMAIL, SLOWER = "clinic", "voicemail", "slower"
 LANGUAGE_MENU = "language"
 BACK_KEY, CLINIC_KEY = "*", "0"
-# Keys mean the same in every menu: 1 to 5 are the topics (the topic menu's options), and
+# Keys mean the same in every menu: 1 to 4 are the topics (the topic menu's options), and
 # these keys only ever do one thing, so no key can mean a topic in one menu and something
-# else in another. SWITCH_KEY changes the language (offered to returning callers).
-SWITCH_KEY = "6"
-ACTION_KEYS = {CLINIC_KEY: CLINIC, "7": VOICEMAIL, "8": SLOWER, "9": AGAIN}
+# else in another. After a language is chosen they work in every menu, offered or not:
+# SWITCH_KEY changes the language, 7 leaves a message, 8 hears the summary or answer just
+# heard again, more slowly (at a plain menu: the menu again).
+SWITCH_KEY, VOICEMAIL_KEY, SLOWER_KEY = "6", "7", "8"
+ACTION_KEYS = {CLINIC_KEY: CLINIC, VOICEMAIL_KEY: VOICEMAIL, SLOWER_KEY: SLOWER}
+# Never a choice: a caller keying 9 1 1 hears the emergency sentence at once, then the same menu.
+EMERGENCY_KEY = "9"
+# Kept free for "to your phone" (a text message, a call back): never a topic or a menu option.
+RESERVED_KEY = "5"
 # A slow version of a prompt ("summary.recovery.slow"): the same words, said more slowly.
 SLOW_SUFFIX = ".slow"
 # The phone's keys, in the order a menu offers them: 1 to 9, then 0, * and #.
@@ -85,6 +91,7 @@ class Prompts(_Strict):
 class Opening(_Strict):
     """Said around the first menus (flow.OPENING, WELCOME, RETURNING)."""
 
+    about: Text
     notice: Text
     emergency: Text
     switch_language: Text
@@ -166,6 +173,8 @@ class ClinicHours(_Strict):
     weekly: Week
     closed_on: dict[date, str] = Field(default_factory=dict)
     closed: Text
+    # What key 0 is offered as while the clinic is closed (it says when it opens, and offers a message).
+    closed_option: Text
     opening: OpeningWords
     day_names: DayNames
     month_names: MonthNames
@@ -309,16 +318,19 @@ class Script(_Strict):
             return getattr(getattr(self.opening, prompt_id), lang)
         return getattr(getattr(self.prompts, prompt_id), lang)
 
-    def menu_text(self, menu_id: str, lang: str, without: frozenset[str] = frozenset()) -> str:
-        """A menu's intro and option lines, leaving out options that go to ``without``."""
+    def menu_text(self, menu_id: str, lang: str, without: frozenset[str] = frozenset(), intro: bool = True,
+                  closed: bool = False) -> str:
+        """A menu's intro and option lines, leaving out options that go to ``without``; ``closed``:
+        the clinic's option says what 0 does while the clinic is closed."""
         menu = self.menu(menu_id)
-        lines = [getattr(menu.intro, lang)] if menu.intro else []
+        lines = [getattr(menu.intro, lang)] if menu.intro and intro else []
         template = getattr(self.press, lang)
         for key, option in menu.options.items():
             if option.goes_to in without:
                 continue
             spoken_key = getattr(self.star, lang) if key == BACK_KEY else key
-            lines.append(template.format(option=getattr(option.say, lang), key=spoken_key))
+            say = self.clinic_hours.closed_option if closed and option.goes_to == CLINIC else option.say
+            lines.append(template.format(option=getattr(say, lang), key=spoken_key))
         return " ".join(lines)
 
     def prompt_ids(self) -> list[str]:

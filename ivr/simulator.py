@@ -24,11 +24,12 @@ from twilio.request_validator import RequestValidator
 from werkzeug.exceptions import HTTPException
 
 from . import flow
-from .script import KEYPAD, LANGUAGE_MENU, SWITCH_KEY
+from .script import BACK_KEY, CLINIC_KEY, KEYPAD, LANGUAGE_MENU, SLOWER_KEY, SWITCH_KEY, VOICEMAIL_KEY
 
 # Twilio goes to the clinic's action with one of these (DialCallStatus); "answered" is the
 # clinic picking up, which Twilio reports as "completed" when that call ends.
-DIAL_OUTCOMES = {"answered": "completed", "no-answer": "no-answer", "busy": "busy", "failed": "failed"}
+DIAL_OUTCOMES = {"answered": "completed", "no-answer": "no-answer", "busy": "busy", "failed": "failed",
+                 "canceled": "canceled"}
 RECORD_OUTCOMES = ("message", "nothing")
 SIMULATED_MESSAGE_SECONDS = 12
 # A line that redirects this often without waiting for the caller is stuck in a loop.
@@ -126,10 +127,10 @@ class PhoneLine:
                     turn.heard.append(verb)
                 case "gather":
                     turn.heard += verb["heard"]
-                    # A summary, then its menu: a caller who lets the summary play hears the menu
-                    # (the next Gather, same menu: the summary's action only adds playing=1).
-                    while verbs and verbs[0]["verb"] == "gather" and \
-                            verbs[0]["action"] == verb["action"].replace("&playing=1", ""):
+                    # Gathers in a row are one menu: a summary, then its menu; a menu, then the
+                    # 911 line. A caller who lets the first play hears the next; a key after
+                    # them all goes to the last one's action.
+                    while verbs and verbs[0]["verb"] == "gather":
                         verb, verbs = verbs[0], verbs[1:]
                         turn.heard += verb["heard"]
                     turn.wait, turn.rest, turn.keys = verb, verbs, self.keys_at(verb["action"])
@@ -181,12 +182,14 @@ class PhoneLine:
         _, script = self.app.extensions["ivr.scripts"].get(args.get("v"))
         at, lang = flow.position(script, view_args["at"], flow.parse_lang(args.get("lang")))
         if at == LANGUAGE_MENU:
-            keys = set(script.language_menu) | {"0"}
+            keys = set(script.language_menu) | {CLINIC_KEY}
+        elif lang is None:
+            keys = set(script.menu(flow.menu_id(script, at)).options) | set(script.language_menu) | {CLINIC_KEY, BACK_KEY}
         else:
-            keys = set(script.menu(flow.menu_id(script, at)).options) | {"0", "*"}
-        if at != LANGUAGE_MENU and lang is not None:
-            # Once a language is chosen, the topic keys and the other language work in every menu.
-            keys |= set(script.menu("topics").options) | {SWITCH_KEY}
+            keys = (set(script.menu(flow.menu_id(script, at)).options) | set(script.menu("topics").options)
+                    | {CLINIC_KEY, BACK_KEY, SWITCH_KEY, VOICEMAIL_KEY})
+            if at in script.summaries or at == flow.ANSWERED:
+                keys.add(SLOWER_KEY)
         return sorted(keys, key=KEYPAD.index)
 
     def language_key(self, lang: str) -> str:

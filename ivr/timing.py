@@ -3,10 +3,12 @@
 One computation, used by ``check`` (a warning staff see when an edit makes a budget slip) and
 by ``make bench`` (the table). It follows what the webhooks say (the parts are flow.py's
 OPENING, WELCOME and RETURNING, the same ones views.py speaks) for a caller who presses each
-key as soon as the sentence offering it ends: a Gather stops speaking at the first key.
+key as soon as the sentence offering it ends: a Gather stops speaking at the first key. The
+emergency line, said after a menu's options until the caller has heard it, is not counted.
 
-Spoken text is timed at a calm pace for older callers: WORDS_PER_SECOND, plus
-SENTENCE_PAUSE after each sentence; a number is said digit by digit ("9 1 1" is three words).
+Spoken text is timed at a calm pace for older callers: WORDS_PER_SECOND in each language (Spanish
+words are longer: about 2.2 syllables against 1.55, so fewer a second), plus SENTENCE_PAUSE after
+each sentence; a number is said digit by digit ("9 1 1" is three words).
 A recorded prompt is timed by its length in the audio build's manifest, whole (where its
 key falls inside the recording is unknown). Network and speech-recognition delays are not counted.
 """
@@ -18,7 +20,7 @@ from . import flow
 from .checks import mentioned_keys
 from .script import LANGUAGE_MENU, LANGUAGE_NAMES, LANGUAGES, Script
 
-WORDS_PER_SECOND = 2.2
+WORDS_PER_SECOND = {"en": 2.2, "es": 2.0}
 SENTENCE_PAUSE = 0.25
 # Seconds to the first word of a summary, for a first-time caller and for a returning one
 # (greeted in the language they chose before); and until both language choices were heard.
@@ -38,9 +40,9 @@ def spoken_words(text: str) -> int:
     return sum(len(word) if word.isdigit() else 1 for word in _WORD.findall(text))
 
 
-def spoken_seconds(text: str) -> float:
-    """Estimated seconds to say ``text`` at the line's calm pace."""
-    return sum(spoken_words(s) / WORDS_PER_SECOND + SENTENCE_PAUSE for s in sentences(text))
+def spoken_seconds(text: str, lang: str) -> float:
+    """Estimated seconds to say ``text`` in ``lang`` at the line's calm pace."""
+    return sum(spoken_words(s) / WORDS_PER_SECOND[lang] + SENTENCE_PAUSE for s in sentences(text))
 
 
 def heard_until(script: Script, prompt_id: str, lang: str, key: str | None,
@@ -50,7 +52,7 @@ def heard_until(script: Script, prompt_id: str, lang: str, key: str | None,
         return recorded[prompt_id, lang]
     total = 0.0
     for sentence in sentences(script.text(prompt_id, lang)):
-        total += spoken_seconds(sentence)
+        total += spoken_seconds(sentence, lang)
         if key is not None and key in mentioned_keys(sentence, lang):
             break
     return total
@@ -109,6 +111,6 @@ def over_budget(script: Script, recorded: dict | None = None) -> list[str]:
                 budget = first_budget if n == 0 else every_budget
                 if seconds > budget:
                     messages.append(f"{who} in {LANGUAGE_NAMES[lang]} waits {seconds:.1f} s for the first word of "
-                                    f"'{topic}'; the budget is {budget} s: shorten the notice, the emergency "
-                                    f"line or the topic menu's lines")
+                                    f"'{topic}'; the budget is {budget} s: shorten 'about', the notice or the "
+                                    f"topic menu's lines")
     return messages

@@ -12,8 +12,9 @@ from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
 from . import asking, audio, flow, hours, signatures
+from .checks import mentioned_keys
 from .guard import quoted
-from .script import CLINIC, LANGUAGE_MENU, LANGUAGES, SLOW_SUFFIX, Script
+from .script import CLINIC, CLINIC_KEY, LANGUAGE_MENU, LANGUAGES, SLOW_SUFFIX, Script
 
 bp = Blueprint("ivr", __name__)
 
@@ -28,8 +29,12 @@ ANSWER_TIMEOUT = 7
 QUESTION_SPEECH_MODEL = "phone_call"
 DIAL_TIMEOUT = 25
 VOICEMAIL_MAX_SECONDS = 120
-# Last words if even the scripts cannot be read; everything else lives in ivr/menus/.
-FALLBACK_APOLOGY = {"en": "We are sorry. Something went wrong.", "es": "Lo sentimos. Hubo un problema."}
+# Last words when everything else failed (even the scripts may be unreadable); everything else
+# lives in ivr/menus/. The call ends after them, so they say what to do next.
+FALLBACK_APOLOGY = {
+    "en": "We are sorry. Something went wrong. Please call again. For emergencies, hang up and dial 9 1 1.",
+    "es": "Lo sentimos. Hubo un problema. Por favor, llame de nuevo. Para emergencias, cuelgue y marque al 9 1 1.",
+}
 CONNECTED_DIAL_STATUSES = {"completed", "answered"}
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
@@ -42,14 +47,61 @@ def script() -> Script:
     return g.ivr_script
 
 
+# What a call has heard that is said only once (HEARD), carried in its URLs (``heard``): the
+# emergency sentence, each language's welcome (flow.WELCOME), the offer of the other language,
+# and "last": the tries ran out once (a person or the last offer); the next time, goodbye.
+EMERGENCY_HEARD, SWITCH_OFFERED, PATIENCE_ENDED = "911", "switch", "last"
+HEARD = {EMERGENCY_HEARD, SWITCH_OFFERED, PATIENCE_ENDED, *LANGUAGES}
+# Said before a menu repeated after silence or a key that is not a choice: at its first repeat
+# only; the second time the menu alone, and when the tries run out, no apology before the clinic.
+APOLOGIES = ("no_input", "invalid_choice")
+
+
 @bp.url_defaults
 def keep_call_state(endpoint, values):
     # Every next step of a call names the script version it started with (script_store.py),
-    # and how many transfers to the clinic it has had.
+    # and carries the call's state: transfers to the clinic, empty messages, what was heard
+    # once, and the key pressed last (how many times in a row).
     if "ivr_script_version" in g:
         values.setdefault("v", g.ivr_script_version)
-    if has_request_context() and _transfers():
-        values.setdefault("transfers", _transfers())
+    if has_request_context():
+        for name, value in call_state():
+            if value:
+                values.setdefault(name, value)
+
+
+def call_state() -> tuple[tuple[str, object], ...]:
+    return (("transfers", _transfers()), ("empty", _empty()), ("heard", _encode(_heard())), ("same", _same()))
+
+
+def _encode(heard) -> str:
+    return ".".join(sorted(heard))
+
+
+def _heard() -> frozenset[str]:
+    if "ivr_heard" not in g:
+        g.ivr_heard = frozenset(request.args.get("heard", "").split(".")) & HEARD
+    return g.ivr_heard
+
+
+def _hear(*things: str) -> None:
+    """From now on, this call's URLs say these were heard."""
+    g.ivr_heard = _heard() | set(things)
+
+
+def _same() -> str:
+    """The key pressed last and how many times in a row ("13": 1, three times)."""
+    if "ivr_same" not in g:
+        g.ivr_same = request.args.get("same", "")[:2]
+    return g.ivr_same
+
+
+def _same_key(digits: str) -> int:
+    """How many times in a row ``digits`` has now been pressed (noted for the next step)."""
+    last = _same()
+    count = (int(last[1]) if last[:1] == digits and last[1:2].isdigit() else 0) + 1
+    g.ivr_same = f"{digits}{min(count, 9)}" if len(digits) == 1 else ""
+    return count
 
 
 def twiml(response: VoiceResponse | str) -> Response:
@@ -78,7 +130,9 @@ def answer(step: flow.Step) -> Response:
         return twiml(render(step))
     g.ivr_step = step  # as render() does, for the call log
     script()  # the version of the scripts this call speaks (g.ivr_script_version)
-    key = (g.ivr_script_version, audio.library().stamp(), _recordings_host(), _transfers(), step)
+    # The host too: without PUBLIC_BASE_URL, recordings' URLs are made from it; the call's state
+    # is in every URL, and what 0 is offered as depends on whether the clinic is open.
+    key = (g.ivr_script_version, audio.library().stamp(), _recordings_host(), call_state(), clinic_is_open(), step)
     rendered = current_app.extensions.setdefault("ivr.rendered", {})
     xml, played = rendered.get(key, (None, ()))
     if xml is None or not all(audio.library().listed(file) for file in played):
@@ -130,18 +184,23 @@ def render(step: flow.Step, response: VoiceResponse | None = None) -> VoiceRespo
     match step:
         case flow.Ask() | flow.Summary():
             ask(response, step)
-        case asking.Answer(entry=entry, lang=lang):
+        case asking.Answer(entry=entry, lang=lang, slow=slow):
             # Keys only while the answer plays, as during a summary; then the menu after an answer.
+            # Its entry travels in the URLs, for 8 (again, more slowly).
             keys_only = response.gather(
-                input="dtmf", action=url_for(".choose", at=flow.ANSWERED, lang=lang, tries=0, playing=1),
-                method="POST", num_digits=1, finish_on_key="", timeout=1, action_on_empty_result=False)
-            speak(keys_only, f"answer.{entry}" if entry else "question.no_answer", lang)
-            ask(response, flow.Ask(flow.ANSWERED, lang))
+                input="dtmf", method="POST", num_digits=1, finish_on_key="", timeout=1, action_on_empty_result=False,
+                action=url_for(".choose", at=flow.ANSWERED, lang=lang, tries=0, playing=1,
+                               **({"entry": entry} if entry else {})))
+            prompt_id = f"answer.{entry}{SLOW_SUFFIX if slow else ''}" if entry else "question.no_answer"
+            offered = speak_offers(keys_only, prompt_id, lang)
+            # A key the answer just offered is not offered again at once ("press 0" twice in a row).
+            ask(response, flow.Ask(flow.ANSWERED, lang, answer=entry), offered)
         case asking.Emergency(lang=lang):
             speak(response, "question.emergency", lang)
+            _hear(EMERGENCY_HEARD)
             ask(response, flow.Ask(flow.ANSWERED, lang))
-        case flow.Transfer(lang=lang):
-            transfer(response, lang)
+        case flow.Transfer():
+            transfer(response, step)
         case flow.Voicemail(lang=lang):
             speak(response, "voicemail", lang)
             response.record(
@@ -151,34 +210,67 @@ def render(step: flow.Step, response: VoiceResponse | None = None) -> VoiceRespo
                 recording_status_callback_method="POST",
             )
             # Reached only when nothing was recorded.
-            speak(response, "voicemail_empty", lang)
-            response.redirect(url_for(".menu", at="topics", lang=lang))
+            nothing_recorded(response, lang)
         case flow.Goodbye(lang=lang, lead=lead, offered=offered):
-            # Three tries without a choice: a person while the clinic answers (at most
-            # MAX_TRANSFERS times a call), else one last offer to leave a message, said with
-            # when the clinic opens (unless the caller was just offered one); silence after
-            # it ends the call.
-            if lead and clinic_answers() and _transfers() < flow.MAX_TRANSFERS:
-                g.ivr_step = flow.Transfer(lang)
-                transfer(response, lang, lead)
-            elif lead and not offered:
-                closed = not hours.is_open(script().clinic_hours, now())
-                render(flow.Ask("clinic_closed" if closed else "clinic_unavailable", lang, flow.MAX_TRIES, lead),
-                       response)
+            # The tries ran out: a person while the clinic answers (at most MAX_TRANSFERS times a
+            # call), else one last offer to leave a message, said with when the clinic opens
+            # (unless the caller was just offered one). That happens once a call: the next
+            # time, and after the last offer, thanks and goodbye.
+            if lead and not offered and PATIENCE_ENDED not in _heard():
+                _hear(PATIENCE_ENDED)
+                if clinic_answers() and _transfers() < flow.MAX_TRANSFERS:
+                    g.ivr_step = flow.Transfer(lang)
+                    transfer(response, flow.Transfer(lang), lead)
+                else:
+                    # Its first words say why (closed, or cannot take the call) and the 911 line.
+                    closed = not clinic_is_open()
+                    render(flow.Ask("clinic_closed" if closed else "clinic_unavailable", lang, flow.MAX_TRIES),
+                           response)
             else:
+                if lead == flow.EMERGENCY:
+                    speak(response, "emergency", lang)
                 speak(response, "goodbye", lang)
                 response.hangup()
     return response
 
 
-def ask(response: VoiceResponse, step: flow.Ask | flow.Summary) -> None:
-    """A menu inside a Gather, so the caller can press a key before it ends."""
+def nothing_recorded(response: VoiceResponse, lang: str | None) -> None:
+    """The caller chose to leave a message and said nothing: back to the topics, once a call;
+    the second time, goodbye (a caller pressing 7 again and again is never kept on the line)."""
+    speak(response, "voicemail_empty", lang)
+    if _empty() + 1 >= flow.MAX_EMPTY_MESSAGES:
+        speak(response, "goodbye", lang)
+        response.hangup()
+    else:
+        response.redirect(url_for(".menu", at="topics", lang=lang, empty=_empty() + 1))
+
+
+def ask(response: VoiceResponse, step: flow.Ask | flow.Summary, offered: frozenset[str] = frozenset()) -> None:
+    """A menu inside a Gather, so the caller can press a key before it ends. The emergency
+    sentence is the menu's last words until the caller has heard them once: in a second Gather,
+    whose URLs say so. ``offered``: keys offered just before, not offered again."""
     if isinstance(step, flow.Summary):
         at, lang, tries, lead = step.topic, step.lang, 0, None
     else:
         at, lang, tries, lead = step.at, step.lang, step.tries, step.lead
     menu = LANGUAGE_MENU if at == LANGUAGE_MENU else flow.menu_id(script(), at)
-    choose_url = url_for(".choose", at=at, lang=lang, tries=tries)
+    langs = [lang] if lang else list(LANGUAGES)
+    # What this menu says once a call, decided before any URL is made (they carry it).
+    welcome = lead in ("welcome", "returning") and lang not in _heard()
+    switch_offer = welcome and SWITCH_OFFERED not in _heard()
+    apology = lead if lead in APOLOGIES and tries == 1 else None
+    # The menus for a clinic that cannot take the call say the 911 line in their first words.
+    says_911 = lead is None and menu in ("clinic_unavailable", "clinic_closed")
+    if lead == flow.EMERGENCY:
+        # Outside the Gather: keys pressed while it is said (the "1 1" after a 9) choose nothing.
+        for each in langs:
+            speak(response, "emergency", each)
+    _hear(*([lang] if welcome else []), *([SWITCH_OFFERED] if switch_offer else []),
+          *([EMERGENCY_HEARD] if lead == flow.EMERGENCY or says_911 else []))
+    tail_911 = EMERGENCY_HEARD not in _heard()
+
+    answered = {"entry": step.answer} if isinstance(step, flow.Ask) and step.answer else {}
+    choose_url = url_for(".choose", at=at, lang=lang, tries=tries, **answered)
     if isinstance(step, flow.Summary):
         # Keys only while a summary plays: a cough or an "uh-huh" must not cut it off.
         keys_only = response.gather(input="dtmf", action=url_for(".choose", at=at, lang=lang, tries=tries, playing=1),
@@ -190,13 +282,11 @@ def ask(response: VoiceResponse, step: flow.Ask | flow.Summary) -> None:
     questions = flow.listens_for_questions(script(), at, lang)
     if questions:
         hints += script().questions.index.hints(lang)
-    gather = response.gather(
+    listen = dict(
         input="dtmf speech",
-        action=choose_url,
         method="POST",
         num_digits=1,
         finish_on_key="",
-        timeout=ANSWER_TIMEOUT,
         speech_timeout="auto",
         language=VOICES[lang or "en"][1],
         hints=", ".join(hints),
@@ -205,85 +295,120 @@ def ask(response: VoiceResponse, step: flow.Ask | flow.Summary) -> None:
         # sentences better than its default (tuned for short commands).
         **({"speech_model": QUESTION_SPEECH_MODEL} if questions else {}),
     )
+    # With the 911 line to follow, the menu's Gather waits a moment only, then the 911 line's does.
+    gather = response.gather(action=choose_url, timeout=1 if tail_911 else ANSWER_TIMEOUT, **listen)
     if menu == LANGUAGE_MENU:
-        language_menu(gather, lead)
+        language_menu(gather, lead, apology)
     elif lang is None:
         # Before a language is chosen (0 at the language menu): the whole menu in English,
         # then the whole menu in Spanish, each ending with its language's key.
         for each in LANGUAGES:
-            menu_in(gather, menu, each, lead, before_language=True)
+            menu_in(gather, menu, each, lead, apology, before_language=True)
             speak(gather, f"menu.{LANGUAGE_MENU}", each)
     else:
-        if lead == "returning" or lead == "welcome":
+        if welcome:
             for prompt_id in flow.RETURNING if lead == "returning" else flow.WELCOME:
                 speak(gather, prompt_id, lang)
-            lead = None
         if at == flow.ANSWERED:
-            if lead:
-                speak(gather, lead, lang)
-            speak(gather, "question.after_answer", lang)
+            if apology:
+                speak(gather, apology, lang)
+            speak_offers(gather, "question.after_answer", lang, offered)
         else:
-            menu_in(gather, menu, lang, lead)
+            menu_in(gather, menu, lang, lead, apology)
         if at == "topics" and questions:
             speak(gather, "question.invite", lang)
-        if isinstance(step, flow.Ask) and step.lead == "returning":
-            # One short offer of the other language, in its own voice.
+        if switch_offer:
+            # One short offer of the other language, in its own voice, once a call.
             other = next(each for each in LANGUAGES if each != lang)
             speak(gather, "switch_language", other)
+    if tail_911:
+        _hear(EMERGENCY_HEARD)
+        emergency = response.gather(action=url_for(".choose", at=at, lang=lang, tries=tries, **answered),
+                                    timeout=ANSWER_TIMEOUT, **listen)
+        for each in langs:
+            speak(emergency, "emergency", each)
     # Reached only when the caller said and pressed nothing.
     response.redirect(url_for(".silence", at=at, lang=lang, tries=tries))
 
 
-def language_menu(gather, lead: str | None) -> None:
+def language_menu(gather, lead: str | None, apology: str | None) -> None:
     """The opening (flow.OPENING), or the language choice again: each language whole, in turn."""
     if lead == "greeting":
         for prompt_id, each in flow.OPENING:
             speak(gather, prompt_id, each)
         return
     for each in LANGUAGES:
-        if lead:
-            speak(gather, lead, each)
+        if apology:
+            speak(gather, apology, each)
         speak(gather, f"menu.{LANGUAGE_MENU}", each)
 
 
-def menu_in(gather, menu: str, lang: str, lead: str | None, before_language: bool = False) -> None:
-    """One menu in one language. A menu with an intro ("Sorry, the clinic cannot take your
-    call") says it instead of the lead: one apology, not two."""
-    if lead and not script().menu(menu).intro:
-        speak(gather, lead, lang)
-    if menu == "clinic_closed":
+def menu_in(gather, menu: str, lang: str, lead: str | None, apology: str | None,
+            before_language: bool = False) -> None:
+    """One menu in one language. Its intro ("Sorry, the clinic cannot take your call"), and the
+    closed clinic's message, are its first words, not said again when the menu is repeated
+    after silence or a key (a ``lead``): one apology, not two, and not the same one again."""
+    if apology:
+        speak(gather, apology, lang)
+    if menu == "clinic_closed" and lead is None:
         # Built per call: it says when the clinic opens next.
         say_text(gather, hours.closed_message(script().clinic_hours, now(), lang), lang)
     # Options that cannot work here are not offered: "back to the topics" before a language
-    # is chosen, the clinic once it was tried MAX_TRANSFERS times.
+    # is chosen, the clinic once it was tried MAX_TRANSFERS times; while the clinic is closed,
+    # 0 is offered as what it does then (when it opens, and a message).
     without = {"topics"} if before_language else set()
     if _transfers() >= flow.MAX_TRANSFERS:
         without.add(CLINIC)
-    text = script().menu_text(menu, lang, frozenset(without))
+    text = script().menu_text(menu, lang, frozenset(without), intro=lead is None, closed=not clinic_is_open())
     speak_text(gather, f"menu.{menu}", lang, text)
+
+
+def speak_offers(parent, prompt_id: str, lang: str, offered: frozenset[str] = frozenset()) -> frozenset[str]:
+    """A prompt without its sentences that offer only keys just ``offered``, or the clinic once
+    it cannot be reached by 0 (MAX_TRANSFERS); the keys it offers."""
+    unavailable = set(offered) | ({CLINIC_KEY} if _transfers() >= flow.MAX_TRANSFERS else set())
+    text = script().text(prompt_id, lang)
+    sentences = _SENTENCE_END.split(text.strip())
+    kept = [sentence for sentence in sentences
+            if not (keys := mentioned_keys(sentence, lang)) or not keys <= unavailable]
+    if kept:  # the whole text as written when nothing was left out: its recording plays
+        speak_text(parent, prompt_id, lang, text if kept == sentences else " ".join(kept))
+    return frozenset(mentioned_keys(" ".join(kept), lang))
+
+
+def clinic_is_open() -> bool:
+    return hours.is_open(script().clinic_hours, now())
 
 
 def clinic_answers() -> bool:
     """Whether a transfer would reach the clinic now (open, and a number to call)."""
-    return bool(current_app.config["CLINIC_PHONE_NUMBER"]) and hours.is_open(script().clinic_hours, now())
+    return bool(current_app.config["CLINIC_PHONE_NUMBER"]) and clinic_is_open()
 
 
-def transfer(response: VoiceResponse, lang: str | None, lead: str | None = None) -> None:
-    if not hours.is_open(script().clinic_hours, now()):
-        render(flow.Ask("clinic_closed", lang), response)
+def transfer(response: VoiceResponse, step: flow.Transfer, lead: str | None = None) -> None:
+    """Dial the clinic; or, when it cannot be, the menu that says why. 0 pressed again at that
+    menu counts as a try there: said again, then goodbye, never for ever."""
+    lang = step.lang
+
+    def cannot(menu: str, tries: int = 0) -> None:
+        again = step.at == menu
+        render(flow.retry(script(), menu, lang, step.tries, None) if again else flow.Ask(menu, lang, tries), response)
+
+    if not clinic_is_open():
+        cannot("clinic_closed")
         return
     number = current_app.config["CLINIC_PHONE_NUMBER"]
     if not number:
         current_app.logger.error("CLINIC_PHONE_NUMBER is not set: callers cannot reach the clinic")
-        render(flow.Ask("clinic_unavailable", lang), response)
+        cannot("clinic_unavailable")
         return
     if _transfers() >= flow.MAX_TRANSFERS:
         # Tried enough: the clinic is busy. Offer the voicemail; silence then ends the call.
-        render(flow.Ask("clinic_unavailable", lang, flow.MAX_TRIES), response)
+        cannot("clinic_unavailable", flow.MAX_TRIES)
         return
     for each in [lang] if lang else LANGUAGES:
-        if lead:
-            speak(response, lead, each)
+        if lead == flow.EMERGENCY:
+            speak(response, "emergency", each)
         speak(response, "transfer", each)
     response.dial(number, action=url_for(".clinic_done", lang=lang, transfers=_transfers() + 1),
                   method="POST", timeout=DIAL_TIMEOUT)
@@ -305,6 +430,10 @@ def _tries() -> int:
 
 def _transfers() -> int:
     return flow.parse_transfers(request.args.get("transfers"))
+
+
+def _empty() -> int:
+    return flow.parse_count(request.args.get("empty"), flow.MAX_EMPTY_MESSAGES)
 
 
 def _seconds(value: str | None) -> int:
@@ -330,8 +459,10 @@ def menu(at):
 
 @bp.post("/ivr/choose/<at>")
 def choose(at):
-    step = flow.choose(script(), at, _lang(), _tries(), request.form.get("Digits"),
-                       request.form.get("SpeechResult"), playing=bool(request.args.get("playing")))
+    digits = (request.form.get("Digits") or "").strip()
+    step = flow.choose(script(), at, _lang(), _tries(), digits, request.form.get("SpeechResult"),
+                       playing=bool(request.args.get("playing")), same_key=_same_key(digits) if digits else 1,
+                       answer=request.args.get("entry"))
     return answer(step)
 
 
@@ -362,22 +493,30 @@ def voicemail_done():
     lang = _lang()
     response = VoiceResponse()
     if not request.form.get("RecordingUrl") or _seconds(request.form.get("RecordingDuration")) == 0:
-        speak(response, "voicemail_empty", lang)
-        response.redirect(url_for(".menu", at="topics", lang=lang))
+        nothing_recorded(response, lang)
         return twiml(response)
     speak(response, "voicemail_thanks", lang)
     response.hangup()
     return twiml(response)
 
 
-def apology(response: VoiceResponse, lang: str | None) -> None:
+def apology(response: VoiceResponse, lang: str | None) -> bool:
     """Sorry, in the caller's language (in every language before one is chosen), with the
-    scripts' words, or the built-in ones if even the scripts cannot be read."""
+    scripts' words; if even the scripts cannot be read, the last words, and the call ends (False)."""
     try:
         speak(response, "apology", lang)
+        return True
     except Exception:
-        for each in [lang] if lang else LANGUAGES:
-            say_text(response, FALLBACK_APOLOGY[each], each)
+        last_words(response, lang)
+        return False
+
+
+def last_words(response: VoiceResponse, lang: str | None) -> None:
+    """When nothing else works: sorry, please call again, and the 911 line (in the caller's
+    language when known, else in every language); then the call ends. No script is needed."""
+    for each in [lang] if lang else LANGUAGES:
+        say_text(response, FALLBACK_APOLOGY[each], each)
+    response.hangup()
 
 
 @bp.errorhandler(Exception)
@@ -390,10 +529,11 @@ def apologise(error):
     g.ivr_failed = True  # for the call log
     lang = _lang()
     response = VoiceResponse()
-    apology(response, lang)
     if request.args.get("after_error"):
         # The second failure in a row: end politely rather than loop.
-        response.hangup()
+        last_words(response, lang)
+    elif not apology(response, lang):
+        pass  # the scripts cannot be read: the call has ended with the last words
     elif request.endpoint == "ivr.clinic":
         # The way to the clinic itself failed: back to the topics instead.
         response.redirect(url_for(".menu", at="topics", lang=lang, after_error=1))

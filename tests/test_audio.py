@@ -385,23 +385,26 @@ def test_callers_hear_recordings_in_their_language_once_built(config, google, fi
     assert heard.said == []
     assert [recording_of(url, folder) for url in urls] == [
         ("greeting", "en"), ("menu.language", "en"), ("menu.language", "es"), ("emergency", "en"), ("emergency", "es")]
-    # The opening plays inside the Gather, so a caller can press during it.
-    assert len(list(heard.gather.iter("Play"))) == 5
+    # The opening plays inside the Gathers (the menu's, then the 911 line's), so a caller can press during it.
+    assert [len(list(gather.iter("Play"))) for gather in heard.root.iter("Gather")] == [3, 2]
     assert all(url.startswith(PUBLIC_BASE_URL + "/audio/") for url in urls)
 
     for lang in LANGUAGES:
         heard = choose_language(call, lang)
         assert heard.said == []
+        other = next(each for each in LANGUAGES if each != lang)
+        # The caller pressed during the opening: the 911 line ends the menus until it is heard.
         assert [recording_of(url, folder) for url in played(ET.tostring(heard.root))] == [
-            ("notice", lang), ("emergency", lang), ("menu.topics", lang), ("question.invite", lang)]
+            ("about", lang), ("notice", lang), ("menu.topics", lang), ("question.invite", lang),
+            ("switch_language", other), ("emergency", lang)]
         for key, topic in TOPICS.items():
             heard = call.press(key)
             assert heard.said == []
             assert [recording_of(url, folder) for url in played(ET.tostring(heard.root))] == [
-                (f"summary.{topic}", lang), ("menu.after_summary", lang)]
+                (f"summary.{topic}", lang), ("menu.after_summary", lang), ("emergency", lang)]
             heard = call.press("8")
             assert [recording_of(url, folder) for url in played(ET.tostring(heard.root))] == [
-                (f"summary.{topic}.slow", lang), ("menu.after_summary", lang)]
+                (f"summary.{topic}.slow", lang), ("menu.after_summary", lang), ("emergency", lang)]
             call.press("*")
 
 
@@ -413,7 +416,7 @@ def test_a_spoken_question_plays_its_recorded_answer(config, google, first_build
     heard = call.say("¿Voy a estar dormida?")
     assert heard.said == []
     assert [recording_of(url, folder) for url in played(ET.tostring(heard.root))] == [
-        ("answer.awake_or_asleep", "es"), ("question.after_answer", "es")]
+        ("answer.awake_or_asleep", "es"), ("question.after_answer", "es"), ("emergency", "es")]
 
 
 def test_an_edited_prompt_is_said_until_it_is_recorded_again(config, menus, google, first_build, folder):
@@ -424,7 +427,8 @@ def test_an_edited_prompt_is_said_until_it_is_recorded_again(config, menus, goog
     choose_language(call, "en")
     heard = call.press("2")
     assert heard.said and heard.said[0][1].startswith("This is what to expect after kyphoplasty")
-    assert [recording_of(url, folder) for url in played(ET.tostring(heard.root))] == [("menu.after_summary", "en")]
+    assert [recording_of(url, folder) for url in played(ET.tostring(heard.root))] == [
+        ("menu.after_summary", "en"), ("emergency", "en")]
 
     choose_language(call, "es")
     heard = call.press("2")

@@ -27,24 +27,42 @@ def choose_language(call, lang):
     return call.press(LANG[lang][0])
 
 
+EMERGENCY = {"en": "For emergencies, hang up and dial 9 1 1.", "es": "Para emergencias, cuelgue y marque al 9 1 1."}
+
+
 def test_the_opening_offers_the_language_first_then_911_in_both(call):
     heard = call.answer()
-    # Everything inside one Gather, so a key works from the first word.
-    assert heard.verbs == ["Gather", "Redirect"]
-    assert heard.said == [("en-US", "Dallas Pain Relief Center."), ("en-US", "For English, press 1."),
-                          ("es-MX", "Para español, oprima 2."), ("en-US", "For emergencies, dial 9 1 1."),
-                          ("es-MX", "En una emergencia, marque al 9 1 1.")]
+    # A key works from the first word: the menu's Gather, then the 911 line's, whose action says it was heard.
+    assert heard.verbs == ["Gather", "Gather", "Redirect"]
+    menu, emergency = heard.root.iter("Gather")
+    assert [" ".join(s.itertext()) for s in menu.iter("s")] == [
+        "Dallas Pain Relief Center.", "For English, press 1.", "Para español, oprima 2."]
+    assert [" ".join(s.itertext()) for s in emergency.iter("s")] == [EMERGENCY["en"], EMERGENCY["es"]]
+    assert "911" not in query(menu.get("action")).get("heard", "")
+    assert "911" in query(emergency.get("action"))["heard"] and "911" in query(heard.first("Redirect").text)["heard"]
 
 
 @pytest.mark.parametrize("lang", ["en", "es"])
-def test_pressing_at_once_still_hears_the_notice_and_911_in_that_language(call, lang):
+def test_pressing_at_once_hears_kyphoplasty_named_the_notice_the_topics_then_911(call, lang):
     call.answer()
     heard = call.press(LANG[lang][0])
-    assert heard.languages == {LANG[lang][1]}
-    notice, emergency = (("General information, not medical advice.", "For emergencies, dial 9 1 1.") if lang == "en"
-                         else ("Información general, no consejo médico.", "En una emergencia, marque al 9 1 1."))
-    assert heard.said[0][1] == notice and heard.said[1][1] == emergency
+    about, notice = (("Information about Kyphoplasty.", "This is not medical advice.") if lang == "en"
+                     else ("Información sobre la cifoplastia.", "Esto no es consejo médico."))
+    assert heard.said[0] == (LANG[lang][1], about) and heard.said[1] == (LANG[lang][1], notice)
     assert ("For the procedure, press 1." if lang == "en" else "El procedimiento, oprima 1.") in heard.said[2][1]
+    # Once a call, shortly, in its own voice: 6 switches language; then the 911 line the caller missed.
+    assert heard.said[-2] == (("es-MX", "Para español, oprima 6.") if lang == "en" else ("en-US", "For English, press 6."))
+    assert heard.said[-1] == (LANG[lang][1], EMERGENCY[lang])
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_a_caller_who_heard_the_opening_hears_911_once_before_the_first_summary(call, lang):
+    opening = call.answer()
+    after_911 = list(opening.root.iter("Gather"))[1].get("action")
+    topics = call.post(after_911, {"Digits": LANG[lang][0]})
+    assert EMERGENCY[lang] not in topics.text and topics.verbs == ["Gather", "Redirect"]
+    summary = call.press("1")
+    assert "9 1 1" not in summary.text
 
 
 def test_every_menu_gathers_keys_and_speech_patiently(call):
@@ -61,7 +79,7 @@ def test_every_menu_gathers_keys_and_speech_patiently(call):
 @pytest.mark.parametrize("lang", ["en", "es"])
 def test_topic_menu_in_chosen_language(call, lang):
     heard = choose_language(call, lang)
-    assert heard.languages == {LANG[lang][1]}
+    assert {voice for voice, _ in heard.said[:-2]} == {LANG[lang][1]}  # then the offer of the other language
     assert heard.gather.get("language") == LANG[lang][1]
     if lang == "en":
         assert "For recovery, press 2." in heard.text
@@ -82,8 +100,8 @@ def test_every_topic_plays_its_summary_then_the_after_menu(call, lang, key, topi
     assert SUMMARY_START[lang, topic] in " ".join(heard.gather.itertext())
     star = "star" if lang == "en" else "asterisco"
     assert star in heard.text
-    # 9 plays it again, * goes back to the topics.
-    again = call.press("9")
+    # 8 plays it again, more slowly; * goes back to the topics.
+    again = call.press("8")
     assert again.text.startswith(SUMMARY_START[lang, topic])
     back = call.press("*")
     assert query(back.gather.get("action"))["lang"] == lang
@@ -98,7 +116,7 @@ def test_star_from_topics_goes_back_to_language_choice(call):
 
 @pytest.mark.parametrize("lang", ["en", "es"])
 def test_zero_reaches_the_clinic_from_every_menu(call, lang):
-    for path in ([], ["2"], ["2", "9"]):
+    for path in ([], ["2"], ["2", "8"]):
         choose_language(call, lang)
         for key in path:
             call.press(key)
@@ -151,6 +169,12 @@ def test_empty_voicemail_says_so_and_returns_to_topics(call):
     heard = call.follow("Record", {"RecordingUrl": "https://api.twilio.com/rec/RE1", "RecordingDuration": "0"})
     assert "We did not receive a message." in heard.text
     assert call.wait_silently().text.startswith("For the procedure, press 1.")
+    # The second message with nothing in it ends the call: 7 again and again never goes on for ever.
+    heard = call.press("7")
+    assert heard.verbs[heard.verbs.index("Record") + 1:] == ["Say", "Say", "Hangup"]
+    heard = call.follow("Record", {"RecordingUrl": "https://api.twilio.com/rec/RE1", "RecordingDuration": "0"})
+    assert heard.text == "We did not receive a message. Thank you for calling the Dallas Pain Relief Center. Goodbye."
+    assert heard.verbs[-1] == "Hangup"
 
 
 @pytest.mark.parametrize("lang", ["en", "es"])
@@ -176,10 +200,13 @@ def test_after_hours_three_silences_say_when_the_clinic_opens_and_offer_a_messag
 @pytest.mark.parametrize("lang", ["en", "es"])
 def test_three_tries_while_the_clinic_is_open_reach_a_person(call, lang):
     choose_language(call, lang)
-    call.wait_silently()
-    call.press("9")
+    first = call.wait_silently()
+    assert ("did not hear" if lang == "en" else "no escuché") in first.text
+    second = call.press("#")
+    # The apology once: the menu again, then the clinic.
+    assert "not one of the choices" not in second.text and "no es una de las opciones" not in second.text
     last = call.wait_silently()
-    assert ("did not hear" if lang == "en" else "no escuché") in last.text
+    assert ("did not hear" if lang == "en" else "no escuché") not in last.text
     assert ("connecting you to the clinic" if lang == "en" else "Le comunico con la clínica") in last.text
     assert last.first("Dial").text.strip() == CLINIC_NUMBER
     assert last.languages == {LANG[lang][1]}
@@ -188,14 +215,15 @@ def test_three_tries_while_the_clinic_is_open_reach_a_person(call, lang):
 def test_silence_at_language_choice_is_bilingual_then_the_clinic(call):
     call.answer()
     heard = call.wait_silently()
-    # Whole in English, then whole in Spanish.
+    # Whole in English, then whole in Spanish; the 911 line was heard, not said again.
     assert heard.said == [("en-US", "Sorry, I did not hear a choice."), ("en-US", "For English, press 1."),
                           ("es-MX", "Disculpe, no escuché ninguna opción."), ("es-MX", "Para español, oprima 2.")]
-    call.wait_silently()
+    second = call.wait_silently()
+    assert second.said == [("en-US", "For English, press 1."), ("es-MX", "Para español, oprima 2.")]
     last = call.wait_silently()
     # Defect: "Sorry (en), Disculpe (es), Please hold (en), Por favor (es)" alternated sentence by sentence.
-    assert [lang for lang, _ in last.said] == ["en-US", "en-US", "es-MX", "es-MX"]
-    assert last.said[1] == ("en-US", "Please hold. I am connecting you to the clinic.")
+    assert last.said == [("en-US", "Please hold. I am connecting you to the clinic."),
+                         ("es-MX", "Por favor, no cuelgue. Le comunico con la clínica.")]
     assert last.first("Dial") is not None
 
 
@@ -203,18 +231,26 @@ def test_silence_at_language_choice_is_bilingual_then_the_clinic(call):
                                            ("es", "Esa no es una de las opciones.")])
 def test_invalid_key_repeats_the_same_menu_in_callers_language(call, lang, expected):
     choose_language(call, lang)
-    heard = call.press("7")
+    heard = call.press("#")
     assert heard.text.startswith(expected)
     assert heard.languages == {LANG[lang][1]}
     assert heard.gather.get("action").startswith("/ivr/choose/topics")
-    call.press("9")
+    call.press("5")
     assert call.press("#").first("Dial") is not None  # the third wrong key: a person helps
+
+
+@pytest.mark.parametrize("key", ["5", "8"])
+def test_a_key_that_means_something_elsewhere_repeats_the_menu_without_a_scolding(call, key):
+    choose_language(call, "en")
+    heard = call.press(key)
+    assert heard.said[0][1].startswith("For the procedure, press 1.")
+    assert query(heard.gather.get("action"))["tries"] == "1"
 
 
 def test_a_good_choice_resets_the_patience_counter(call):
     choose_language(call, "en")
-    call.press("9")
-    call.press("8")
+    call.press("#")
+    call.press("5")
     heard = call.press("2")
     assert heard.text.startswith(SUMMARY_START["en", "recovery"])
     assert query(heard.gather.get("action"))["tries"] == "0"
@@ -236,6 +272,7 @@ def test_speech_chooses_language(call, words, lang, expected):
     ("es", "Riesgos", "risks"),
     ("es", "la recuperación", "recovery"),
     ("es", "quién es candidato", "candidates"),
+    ("es", "los candidatos", "candidates"),
     ("es", "procedimiento", "procedure"),
 ])
 def test_speech_chooses_topic(call, lang, words, topic):
@@ -251,7 +288,7 @@ def test_speech_reaches_the_clinic(call, lang, words):
 
 def test_ambiguous_or_unknown_speech_is_an_invalid_choice(call):
     choose_language(call, "es")
-    assert call.say("riesgos y recuperación").text.startswith("Esa no es una de las opciones.")
+    assert call.say("riesgos y recuperación").text.startswith("Esa no es una de las opciones.")  # both: neither
     # Words that name no option are a question where questions are asked (tests/test_questions.py).
     no_answer = load_script(FIXTURE_MENUS).text("question.no_answer", "es")
     assert call.say("el clima de mañana").text.startswith(no_answer)
@@ -320,9 +357,9 @@ def test_saying_operator_at_the_language_menu_reaches_the_clinic(call):
 def test_a_summary_cannot_be_cut_off_by_a_cough(call):
     choose_language(call, "en")
     heard = call.press("2")
-    summary, menu = heard.root.iter("Gather")
+    summary, menu, _ = heard.root.iter("Gather")  # then the 911 line, not heard yet
     assert summary.get("input") == "dtmf" and SUMMARY_START["en", "recovery"] in " ".join(summary.itertext())
-    assert menu.get("input") == "dtmf speech" and "To hear this again, press 9." in " ".join(menu.itertext())
+    assert menu.get("input") == "dtmf speech" and "To hear it again more slowly, press 8." in " ".join(menu.itertext())
     assert summary.get("action").startswith("/ivr/choose/recovery") and "playing=1" in summary.get("action")
 
 

@@ -96,7 +96,7 @@ def test_each_step_of_a_call_is_one_row(app, call):
 def test_repeats_goodbyes_and_errors_are_logged(app, call, monkeypatch):
     call.answer()
     call.press("1")
-    call.press("9")
+    call.press("#")
     call.wait_silently()
     call.wait_silently()
     # While the clinic is open, three tries without a choice are put through to it.
@@ -104,11 +104,11 @@ def test_repeats_goodbyes_and_errors_are_logged(app, call, monkeypatch):
     app.config["CLOCK"] = lambda: datetime(2026, 11, 28, 20, 0, tzinfo=CHICAGO)  # closed
     call.post("/voice", {"From": "+12145550002"})  # another caller: the language menu
     call.press("1")
-    call.press("9")
+    call.press("#")
     call.wait_silently()
     call.wait_silently()
     # Closed: one last offer to leave a message, with when the clinic opens, then goodbye.
-    assert events(app)[-1] == ("no_input", "clinic_closed")
+    assert events(app)[-1] == ("menu", "clinic_closed")
     call.wait_silently()
     assert events(app)[-1] == ("goodbye", None)
     from ivr import flow
@@ -253,7 +253,7 @@ def seeded(app, client):
     c.ends(150)
     at(app, "2026-11-03 19:00")  # Tuesday evening, closed
     d = LoggedCall(client, "CA-d", "+12145550001")     # caller a again: greeted in English at once
-    d.answer(), d.press("2"), d.press("9"), d.press("0"), d.press("7")
+    d.answer(), d.press("2"), d.press("8"), d.press("0"), d.press("7")  # recovery, again more slowly
     d.callback(d.heard.first("Record").get("recordingStatusCallback"), {
         "RecordingSid": "RE-d", "RecordingUrl": RECORDING_URL, "RecordingStatus": "completed",
         "RecordingDuration": "0"})

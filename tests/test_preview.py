@@ -64,9 +64,10 @@ def test_preview_walks_the_signed_webhooks(client):
     turn = step(client, {})
     assert "Dallas Pain Relief Center" in said(turn) and turn["keys"] == ["1", "2", "0"]
     turn = answer(client, turn, press="2")
-    assert said(turn).startswith("Información general, no consejo médico.")
-    assert {verb["language"] for verb in turn["heard"]} == {"es-MX"}
-    assert turn["keys"] == ["1", "2", "3", "4", "6", "0", "*"]
+    assert said(turn).startswith("Información sobre la cifoplastia. Esto no es consejo médico.")
+    # Spanish, but the offer of English, once, in its own voice.
+    assert [verb["text"] for verb in turn["heard"] if verb["language"] != "es-MX"] == ["For English, press 6."]
+    assert turn["keys"] == ["1", "2", "3", "4", "6", "7", "0", "*"]
     turn = answer(client, turn, silence=True)
     assert said(turn).startswith("Disculpe, no escuché")
     turn = answer(client, turn, say="riesgos")
@@ -183,8 +184,8 @@ def test_a_staff_member_walks_the_line_in_a_browser(browser, server, monkeypatch
 
     lines = click_then_see('[data-key="2"]', "El procedimiento, oprima 1.")
     assert lines[0] == "You press 2"
-    assert all(line.startswith("Spanish") for line in lines[1:])
-    assert "Keys that do something here: 1 2 3 4 6 0 *" in browser.find_element(By.ID, "status").text
+    assert all(line.startswith("es-MX") for line in lines[1:] if "press 6" not in line)
+    assert "Keys that do something here: 1 2 3 4 6 7 0 *" in browser.find_element(By.ID, "status").text
 
     click_then_see("#silence", "Disculpe, no escuché ninguna opción.")
 

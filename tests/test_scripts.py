@@ -57,7 +57,7 @@ def test_option_pointing_nowhere_is_reported(menus_copy):
 
 
 def test_duplicate_digit_is_reported(menus_copy):
-    line = edit(menus_copy / "menus.yaml", '      "4":\n        say: {en: For who', '      "3":\n        say: {en: For who')
+    line = edit(menus_copy / "menus.yaml", '      "4":\n        say: {en: For candidates', '      "3":\n        say: {en: For candidates')
     message = script_errors(menus_copy)
     assert f'menus.yaml:{line}: menus.topics: option "3" is written twice; only one can count' in message
 
@@ -70,7 +70,7 @@ def test_duplicate_key_outside_a_menu_names_where_it_is(menus_copy):
 
 
 def test_gap_in_numbering_is_reported(menus_copy):
-    edit(menus_copy / "menus.yaml", '      "4":\n        say: {en: For who', '      "5":\n        say: {en: For who')
+    edit(menus_copy / "menus.yaml", '      "4":\n        say: {en: For candidates', '      "5":\n        say: {en: For candidates')
     assert "without gaps" in script_errors(menus_copy)
 
 

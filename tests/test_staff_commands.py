@@ -95,8 +95,8 @@ def test_check_warnings_do_not_fail():
     for warning in [
         "menus.yaml:18: prompts.voicemail: warning: never heard: no menu option goes to voicemail",
         "menus.yaml:45: language_menu: warning: says to press 3, but this line's key is 2",
-        "menus.yaml:57: menus.topics: warning: a first-time caller in Spanish waits 24.7 s for the first word of "
-        "'recovery'; the budget is 15 s: shorten the notice, the emergency line or the topic menu's lines",
+        "menus.yaml:57: menus.topics: warning: a first-time caller in Spanish waits 25.7 s for the first word of "
+        "'recovery'; the budget is 15 s: shorten 'about', the notice or the topic menu's lines",
         'menus.yaml:66: menus.topics: warning: "recovery" is a hint for options 1, 2 in English: '
         "a caller who says it gets neither",
         "summaries.yaml:2: summaries.recovery: warning: about 102.7 s in English (216 words); a summary should "
@@ -174,12 +174,15 @@ def test_simulate_prints_a_whole_call_from_keys(monkeypatch):
                     "Caller presses 0.",
                     "The line transfers the call to +12145550100 (simulated: nothing is dialled).",
                     "Clinic: no-answer", "Caller hangs up."]
-    # Spanish from the moment the caller chose it, and what each step offered.
+    # Spanish from the moment the caller chose it (but the offer of English, in its voice), and
+    # what each step offered.
     after_choice = lines[lines.index("Caller presses 2.") + 1:]
-    assert all("[en-US]" not in line for line in after_choice)
-    assert "    keys: 1 2 3 4 6 0 *" in after_choice
-    assert "    keys: 1 2 3 4 6 8 9 0 *" in after_choice
-    assert "Line [es-MX]: Esa no es una de las opciones." in after_choice
+    assert [line for line in after_choice if "[en-US]" in line] == ["Line [en-US]: For English, press 6."]
+    assert "    keys: 1 2 3 4 6 7 0 *" in after_choice
+    assert "    keys: 1 2 3 4 6 7 8 0 *" in after_choice
+    # 5 (kept for "to your phone") is no mistake: the menu again, without a scolding.
+    five = after_choice.index("Caller presses 5.")
+    assert after_choice[five + 1].startswith("Line [es-MX]: El procedimiento, oprima 1.")
     assert any(line.startswith("Line [es-MX]: Lo sentimos, la clínica no puede") for line in after_choice)
 
 
@@ -234,7 +237,8 @@ def test_simulate_after_hours_says_when_the_clinic_opens_and_takes_a_message(mon
     assert "Beep. The line records a message (up to 120 s)." in out
     assert out.endswith("Line [es-MX]: Gracias. Su mensaje quedó guardado. La clínica le devolverá la llamada. "
                         "Hasta luego.\nThe line hangs up.\n")
-    assert "[en-US]" not in out.split("Caller presses 2 (--lang es).")[1]
+    assert [line for line in out.split("Caller presses 2 (--lang es).")[1].splitlines() if "[en-US]" in line] == [
+        "Line [en-US]: For English, press 6."]
 
 
 def test_simulate_at_a_holiday_and_back_from_the_closed_menu():
@@ -278,10 +282,11 @@ def test_simulate_interactively():
     assert result.exit_code == 0, result.output
     out = result.output
     assert "keys: 1 2 0   (Enter: stay silent" in out
-    assert "> Caller presses 1.\nLine [en-US]: General information, not medical advice." in out
+    assert "> Caller presses 1.\nLine [en-US]: Information about Kyphoplasty." in out
     assert "> Caller stays silent.\nLine [en-US]: Sorry, I did not hear a choice." in out
     assert '> Caller says "risks".\nLine [en-US]: Here are the possible risks' in out
-    assert "> Caller presses 5.\nLine [en-US]: That is not one of the choices." in out
+    # 5 (kept for "to your phone") after a summary: the menu again, without a scolding.
+    assert "> Caller presses 5.\nLine [en-US]: To hear it again more slowly, press 8." in out
     assert out.endswith("> Caller hangs up.\n")
 
 
@@ -411,12 +416,12 @@ def test_flask_simulate_reads_keys_from_a_pipe():
 
 
 def test_simulate_plays_the_after_summary_menu_after_a_summary():
-    result = run_on_fixture(simulate, "--lang", "en", "--keys", "2")
+    result = run_on_fixture(simulate, "--at", OPEN, "--lang", "en", "--keys", "2")
     lines = result.output.splitlines()
     summary = next(n for n, line in enumerate(lines) if line.startswith("Line [en-US]: Here is what to expect"))
-    assert lines[summary + 1] == ("Line [en-US]: To hear this again, press 9. To hear it more slowly, press 8. "
+    assert lines[summary + 1] == ("Line [en-US]: To hear it again more slowly, press 8. "
                                   "For the topics, press star. To speak with the clinic, press 0.")
-    assert lines[summary + 2] == "    keys: 1 2 3 4 6 8 9 0 *"
+    assert lines[summary + 2] == "    keys: 1 2 3 4 6 7 8 0 *"
 
 
 # -- start-up ---------------------------------------------------------------------

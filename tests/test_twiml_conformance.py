@@ -51,12 +51,24 @@ def next_requests(root: ET.Element) -> list[tuple[str, dict]]:
     return [(url, params) for url, params in found if url]
 
 
+# The call's state that every URL carries (ivr/views.py, call_state): what was said once, the key
+# pressed last and the empty messages. They change the words or how a call ends, not which TwiML
+# verbs are used, and would multiply every path (tests/test_every_key.py walks what they do).
+CALL_MEMORY = ("same=", "heard=", "empty=")
+
+
+def _without_call_memory(url: str) -> str:
+    parts = urlsplit(url)
+    query = "&".join(pair for pair in parts.query.split("&") if not pair.startswith(CALL_MEMORY))
+    return parts._replace(query=query).geturl()
+
+
 def crawl(client, app) -> list[tuple[str, dict, list[str]]]:
     """Every answer reachable from the starts, with its problems."""
     seen, queue, report = set(), deque(STARTS), []
     while queue and len(seen) < MAX_REQUESTS:
         url, params = queue.popleft()
-        key = (url, tuple(sorted(params.items())))
+        key = (_without_call_memory(url), tuple(sorted(params.items())))
         if key in seen:
             continue
         seen.add(key)

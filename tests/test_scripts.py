@@ -195,7 +195,7 @@ def test_deleting_the_going_home_sentence_is_caught_though_twenty_four_hours_is_
 
 
 def test_a_tied_fact_split_across_sentences_is_caught_in_spanish_too(menus_copy):
-    edit(menus_copy / "summaries.yaml", "se les da de alta dentro de las veinticuatro horas.",
+    edit(menus_copy / "summaries.yaml", "se les da de alta en menos de veinticuatro horas.",
          "se les da de alta pronto.")
     assert ("recovery (es) no longer says 'de alta' together with 'veinticuatro horas' in one sentence"
             in script_errors(menus_copy))

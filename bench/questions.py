@@ -37,6 +37,8 @@ from ivr.script import LANGUAGE_NAMES, LANGUAGES, Questions  # noqa: E402
 
 TUNING = ROOT / "tests" / "questions_tuning.yaml"
 HELDOUT = ROOT / "tests" / "questions_heldout.yaml"
+# The evaluation set of issue 11 (graded by entry, before the held-out set): measured, not tuned on.
+OLDER = ROOT / "tests" / "questions_evaluation.yaml"
 TARGETS = {"right": 0.90, "wrong": 0.03, "confirmed": 0.20, "medical_fact": 0, "missed": 0}
 TARGET_P99_MS = 5.0
 REPEATS = 5
@@ -65,12 +67,14 @@ class Score:
 def load_sets(questions: Questions) -> dict[str, dict]:
     """Each set as: language -> {"in_scope": [(words, lines)], "out_of_scope": [words], "emergency": [words]}."""
     sets = {}
-    tuning = yaml.safe_load(TUNING.read_text(encoding="utf-8"))
-    sets["tuning"] = {lang: {
-        "in_scope": [(q, set(questions.entries[entry].from_article)) for entry, listed in tuning[lang].items()
-                     if entry in questions.entries for q in listed],
-        "out_of_scope": list(tuning[lang].get("out_of_scope", [])),
-        "emergency": []} for lang in LANGUAGES}
+    for name, path in (("tuning", TUNING), ("older", OLDER)):
+        # Listed by the entry that answers them: that entry's article lines count.
+        listed = yaml.safe_load(path.read_text(encoding="utf-8"))
+        sets[name] = {lang: {
+            "in_scope": [(q, set(questions.entries[entry].from_article)) for entry, said in listed[lang].items()
+                         if entry in questions.entries for q in said],
+            "out_of_scope": list(listed[lang].get("out_of_scope", [])),
+            "emergency": []} for lang in LANGUAGES}
     if HELDOUT.exists():
         heldout = yaml.safe_load(HELDOUT.read_text(encoding="utf-8"))
         sets["held-out"] = {lang: {
@@ -88,7 +92,7 @@ def grade(questions: Questions, cases: dict, lang: str) -> Score:
         heard = index.hear(words, lang)
         emergency = index.is_emergency(words, lang)
         covers = heard.label in lines_of and bool(lines_of[heard.label] & lines)
-        if heard.kind == "answer" and heard.label in lines_of:
+        if heard.kind in ("answer", "confirm") and heard.label in lines_of:
             score.calibration.append((heard.score, covers))
         if emergency:
             score.misses.append(f"in-scope, heard as an emergency: {words}")
@@ -124,8 +128,8 @@ def grade(questions: Questions, cases: dict, lang: str) -> Score:
 
 
 def calibration_line(pairs: list[tuple[float, bool]]) -> str:
-    """How often answers given at each confidence were right."""
-    bins = [(0.55, 0.8), (0.8, 0.95), (0.95, 1.01)]
+    """How often the entry the model chose (answered or confirmed) was right, by its probability."""
+    bins = [(0.3, 0.75), (0.75, 0.95), (0.95, 1.01)]
     parts = []
     for low, high in bins:
         inside = [right for probability, right in pairs if low <= probability < high]
@@ -186,7 +190,7 @@ def main() -> int:
                 ok = ok and not missed
                 line += "   MISSED TARGET" if missed else "   ok"
             print(line)
-            print(f"            calibration of answers given at once: {calibration_line(score.calibration)}")
+            print(f"            calibration (entry chosen, by probability): {calibration_line(score.calibration)}")
             if args.misses:
                 for miss in score.misses:
                     print(f"            {miss}")

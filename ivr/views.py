@@ -132,8 +132,9 @@ def render(step: flow.Step, response: VoiceResponse | None = None) -> VoiceRespo
             speak(keys_only, f"answer.{entry}" if entry else "question.no_answer", lang)
             ask(response, flow.Ask(flow.ANSWERED, lang))
         case asking.Emergency(lang=lang):
-            speak(response, "question.emergency", lang)
-            ask(response, flow.Ask(flow.ANSWERED, lang))
+            emergency(response, lang)
+        case asking.Confirm(entry=entry, lang=lang):
+            confirm(response, entry, lang)
         case flow.Transfer(lang=lang):
             transfer(response, lang)
         case flow.Voicemail(lang=lang):
@@ -165,8 +166,28 @@ def render(step: flow.Step, response: VoiceResponse | None = None) -> VoiceRespo
     return response
 
 
-def ask(response: VoiceResponse, step: flow.Ask | flow.Summary) -> None:
-    """A menu inside a Gather, so the caller can press a key before it ends."""
+def emergency(response: VoiceResponse, lang: str | None) -> None:
+    """The 911 sentence (in every language before one is chosen), outside a Gather so nothing cuts
+    it off; then the topics and the clinic (before a language: the language menu, with 0)."""
+    speak(response, "question.emergency", lang)
+    ask(response, flow.Ask("topics", lang) if lang else flow.Ask(LANGUAGE_MENU, None), invite=False)
+
+
+def confirm(response: VoiceResponse, entry: str, lang: str) -> None:
+    """ "Did you ask about ...? Say yes or press 1.": a Gather of its own, where 1 means yes."""
+    at = f"{flow.CONFIRM}{entry}"
+    gather = response.gather(
+        input="dtmf speech", action=url_for(".choose", at=at, lang=lang, tries=0), method="POST", num_digits=1,
+        finish_on_key="", timeout=ANSWER_TIMEOUT, speech_timeout="auto", language=VOICES[lang][1],
+        hints=", ".join(sorted(asking.YES[lang] | asking.NO[lang])), action_on_empty_result=False,
+        speech_model=QUESTION_SPEECH_MODEL)
+    speak(gather, f"confirm.{entry}", lang)
+    response.redirect(url_for(".silence", at=at, lang=lang, tries=0))
+
+
+def ask(response: VoiceResponse, step: flow.Ask | flow.Summary, invite: bool = True) -> None:
+    """A menu inside a Gather, so the caller can press a key before it ends. ``invite``: the topic
+    menu ends with the invitation to ask a question."""
     if isinstance(step, flow.Summary):
         at, lang, tries, lead = step.topic, step.lang, 0, None
     else:
@@ -208,6 +229,10 @@ def ask(response: VoiceResponse, step: flow.Ask | flow.Summary) -> None:
             menu_in(gather, menu, each, lead, before_language=True)
             speak(gather, f"menu.{LANGUAGE_MENU}", each)
     else:
+        if lead == flow.OTHER_LANGUAGE:
+            # A question in the other language: the offer to switch, in its voice, then the menu.
+            speak(gather, "switch_language", next(each for each in LANGUAGES if each != lang))
+            lead = None
         if lead == "returning" or lead == "welcome":
             for prompt_id in flow.RETURNING if lead == "returning" else flow.WELCOME:
                 speak(gather, prompt_id, lang)
@@ -218,7 +243,7 @@ def ask(response: VoiceResponse, step: flow.Ask | flow.Summary) -> None:
             speak(gather, "question.after_answer", lang)
         else:
             menu_in(gather, menu, lang, lead)
-        if at == "topics" and questions:
+        if at == "topics" and questions and invite:
             speak(gather, "question.invite", lang)
         if isinstance(step, flow.Ask) and step.lead == "returning":
             # One short offer of the other language, in its own voice.

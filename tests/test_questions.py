@@ -166,9 +166,14 @@ def test_every_example_of_an_entry_finds_that_entry(index):
 
 # -- the held-out set: floors (bench/questions.py prints the numbers; see the README) ----------------
 
-# Measured once on tests/questions_heldout.yaml (never tuned on): a change cannot make it worse unnoticed.
-HELDOUT_FLOORS = {"en": {"right": 0.0, "wrong": 1.0, "confirmed": 1.0, "medical_fact": 99, "missed": 0},
-                  "es": {"right": 0.0, "wrong": 1.0, "confirmed": 1.0, "medical_fact": 99, "missed": 0}}
+# Measured once on tests/questions_heldout.yaml (never tuned on), 2026-12-03: these are today's numbers,
+# so that a change cannot make them worse unnoticed. The targets (right >= 90 %, wrong <= 3 %,
+# confirmed <= 20 %, no out-of-scope medical fact, no emergency missed) are MISSED where these floors are
+# below them: English right 71 % and one emergency missed; Spanish right 84 %, confirmed 28 %, one
+# medical fact and four emergencies missed (see the README and docs/questions.md). Raise a floor only
+# against a new held-out set.
+HELDOUT_FLOORS = {"en": {"right": 0.71, "wrong": 0.014, "confirmed": 0.20, "medical_fact": 0, "missed": 1},
+                  "es": {"right": 0.83, "wrong": 0.03, "confirmed": 0.29, "medical_fact": 1, "missed": 4}}
 
 
 @pytest.mark.skipif(not HELDOUT.exists(), reason="no held-out set")
@@ -181,6 +186,7 @@ def test_the_held_out_set(lang):
     score = grade(questions, load_sets(questions)["held-out"][lang], lang)
     floor = HELDOUT_FLOORS[lang]
     assert score.missed <= floor["missed"], score.misses
+    assert score.emergencies >= 15 and score.in_scope >= 60 and score.out_of_scope >= 30
     assert score.share("right") >= floor["right"] and score.share("wrong") <= floor["wrong"], score.misses
     assert score.share("confirmed") <= floor["confirmed"] and score.medical_fact <= floor["medical_fact"]
 

@@ -143,8 +143,11 @@ class Emergencies:
         self._long = sorted({word for concept in self._groups for singles, _ in concept for word in singles
                              if len(word) >= FUZZY_MIN_LENGTH})
         self._long_lengths = np.array([len(word) for word in self._long])
+        # The same words are looked at again and again (check looks at every example whenever the
+        # scripts load): remembered, as the concepts do not change.
+        self.find = lru_cache(maxsize=16384)(self._find)
 
-    def find(self, text: str) -> str | None:
+    def _find(self, text: str) -> str | None:
         """The first concept found in ``text`` (as written in the YAML), or None."""
         words = fold(text).split()
         if not words:

@@ -505,13 +505,14 @@ def _check_questions(report: Report, script: Script) -> None:
         return
     works = set(script.menu("topics").options) | {CLINIC_KEY, BACK_KEY}
     texts = [(("questions", "prompts", name), getattr(questions.prompts, name)) for name in QuestionPrompts.model_fields]
-    for entry_id, entry in questions.entries.items():
-        loc = ("questions", "entries", entry_id)
+    answered = [(("questions", "entries", entry_id), entry_id, entry) for entry_id, entry in questions.entries.items()]
+    answered += [(("questions", "out_of_scope", kind), kind, item) for kind, item in questions.out_of_scope.items()]
+    for loc, entry_id, entry in answered:
         if not ENTRY_NAME.fullmatch(entry_id):
             report(loc, f"entry name '{entry_id}' may use only a-z, digits and _ (like heavy_lifting)")
         texts.append((loc + ("answer",), entry.answer))
         for lang in LANGUAGES:
-            text = getattr(entry.answer, lang)
+            text = script.text(f"answer.{entry_id}", lang)  # with its "about" first, as callers hear it
             seconds = spoken_seconds(text, lang)
             if seconds > ANSWER_BUDGET:
                 report(loc + ("answer", lang), f"about {seconds:.1f} s in {LANGUAGE_NAMES[lang]} "
@@ -531,8 +532,8 @@ def _check_questions(report: Report, script: Script) -> None:
         owner: dict[str, str] = {}
         examples = [(NOT_ANSWERED, ("questions", "not_answered", "asked", lang), q)
                     for q in getattr(questions.not_answered.asked, lang)]
-        examples += [(entry_id, ("questions", "entries", entry_id, "asked", lang), q)
-                     for entry_id, entry in questions.entries.items() for q in getattr(entry.asked, lang)]
+        examples += [(entry_id, loc + ("asked", lang), q) for loc, entry_id, entry in answered
+                     for q in getattr(entry.asked, lang)]
         for label, loc, question in examples:
             first = owner.setdefault(fold(question), label)
             if first != label:

@@ -40,6 +40,11 @@ EMERGENCY, REPEAT = "emergency", "repeat"
 # somewhere (the topics, 5 to your phone, 6, 7, 8, 9), so where it does nothing the menu is
 # said again without a scolding.
 SCOLDED_KEYS = {"#"}
+# The lead of a menu said again after a question in the other language: the offer to switch to
+# it (opening.switch_language, in its voice).
+OTHER_LANGUAGE = "other_language"
+# The lead of the topics after a "no" at a confirmation ("Sorry, I did not understand.").
+NOT_CONFIRMED = "question.not_confirmed"
 # Speech results can be arbitrarily long; nothing useful is past this.
 MAX_SPEECH_CHARS = 200
 VALID_KEYS = set(KEYPAD)
@@ -49,6 +54,8 @@ SPOKEN_IN_EVERY_LANGUAGE = {LANGUAGE_MENU, "clinic_unavailable", "clinic_closed"
 # The menu after an answer to a spoken question: another question, the topic keys, * for the
 # topics, 0 for the clinic.
 ANSWERED = "answered"
+# A confirmation of a question's entry ("Did you ask about driving?") is at "confirm.<entry>".
+CONFIRM = "confirm."
 SPOKEN_DIGITS = {
     "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "zero": "0", "star": "*",
     "uno": "1", "dos": "2", "tres": "3", "cuatro": "4", "cinco": "5", "cero": "0", "asterisco": "*",
@@ -100,7 +107,7 @@ class Goodbye:
     offered: bool = False
 
 
-Step = Ask | Summary | Transfer | Voicemail | Goodbye | asking.Answer | asking.Emergency
+Step = Ask | Summary | Transfer | Voicemail | Goodbye | asking.Answer | asking.Emergency | asking.Confirm
 
 
 def parse_lang(value: str | None) -> str | None:
@@ -130,19 +137,27 @@ def position(script: Script, at: str | None, lang: str | None) -> tuple[str, str
         return at, lang
     if at == ANSWERED and script.questions is not None:
         return at, lang
+    if confirming(script, at) and lang is not None:
+        return at, lang
     return "topics", lang
+
+
+def confirming(script: Script, at: str | None) -> str | None:
+    """The entry a confirmation at ``at`` asks about, or None."""
+    entry = at[len(CONFIRM):] if at and at.startswith(CONFIRM) else None
+    return entry if entry and script.questions is not None and entry in script.questions.entries else None
 
 
 def menu_id(script: Script, at: str) -> str:
     """The menu whose options work at ``at``: after an answer, the topic menu's."""
-    return "after_summary" if at in script.summaries else "topics" if at == ANSWERED else at
+    return "after_summary" if at in script.summaries else "topics" if at == ANSWERED or confirming(script, at) else at
 
 
 def listens_for_questions(script: Script, at: str, lang: str | None) -> bool:
     """A chosen-language menu where a caller may ask a question: the topic menu, the menu after a
     summary (``at`` is its topic) and the menu after an answer."""
     return lang is not None and script.questions is not None and (
-        at in ("topics", ANSWERED) or at in script.summaries)
+        at in ("topics", ANSWERED) or at in script.summaries or bool(confirming(script, at)))
 
 
 def start(remembered: str | None = None) -> Ask:
@@ -161,6 +176,8 @@ def retry(script: Script, at: str | None, lang: str | None, tries: int, lead: st
     """The caller was silent or chose something that is not an option (``lead`` None: the
     menu with its intro again, e.g. 0 pressed again at the closed-clinic menu)."""
     at, lang = position(script, at, lang)
+    if confirming(script, at):  # silence at a confirmation: the topics again
+        at = "topics"
     if tries >= MAX_TRIES:  # the last offer went unanswered too
         return Goodbye(lang, EMERGENCY if lead == EMERGENCY else None)
     if tries + 1 >= MAX_TRIES:
@@ -190,8 +207,14 @@ def choose(script: Script, at: str | None, lang: str | None, tries: int,
     speech = (speech or "")[:MAX_SPEECH_CHARS]
     if not digits and not normalise(speech):
         return retry(script, at, lang, tries, "no_input")
+    if not digits and (emergency := asking.emergency(script, lang, speech)):
+        return emergency  # first, wherever the caller speaks
+    if entry := confirming(script, at):
+        if step := _confirmation(entry, lang, digits, speech):
+            return step
+        at, tries = "topics", 0  # another key, or another question
     if not digits and listens_for_questions(script, at, lang):
-        if heard := _question(script, at, lang, speech):
+        if heard := _question(script, at, lang, tries, speech):
             return heard
     key = digits if digits else key_from_speech(script, at, lang, speech)
     step = _follow(script, at, lang, tries, key, answer) if key in VALID_KEYS else None
@@ -204,17 +227,31 @@ def choose(script: Script, at: str | None, lang: str | None, tries: int,
     return step or retry(script, at, lang, tries, "invalid_choice")
 
 
-def _question(script: Script, at: str, lang: str, speech: str) -> asking.Answer | asking.Emergency | None:
-    """Emergency words first; then words that only name an option are that option (None);
-    anything else is a question."""
-    if script.questions.index.is_emergency(speech, lang):
-        return asking.Emergency(lang)
+def _confirmation(entry: str, lang: str, digits: str, speech: str) -> Step | None:
+    """Yes (or 1) at a confirmation: the answer; no: the topics and the clinic; None otherwise."""
+    match asking.confirmed(entry, lang, digits, speech):
+        case asking.Answer() as answer:
+            return answer
+        case asking.NotConfirmed():
+            return Ask("topics", lang, lead=NOT_CONFIRMED)
+    return None
+
+
+def _question(script: Script, at: str, lang: str, tries: int, speech: str) -> Step | None:
+    """Words that only name an option are that option (None); anything else is a question.
+    Noise ("uh huh") gets the menu again, the other language the offer to switch (6)."""
     # An option's hints, and its own words ("who is a candidate"): a caller who repeats them wants it.
     option_words = [word for words in speech_hints(script, at, lang).values() for word in words]
     option_words += [getattr(option.say, lang) for option in script.menu(menu_id(script, at)).options.values()]
     if asking.only_option_words(speech, lang, option_words + list(SPOKEN_DIGITS)):
         return None
-    return asking.hear(script, lang, speech)
+    match asking.hear(script, lang, speech):
+        case asking.Unheard(kind="noise"):
+            return retry(script, at, lang, tries, "no_input")
+        case asking.Unheard(kind="other_language"):
+            return Ask(at, lang, tries, lead=OTHER_LANGUAGE)
+        case heard:
+            return heard
 
 
 def _follow(script: Script, at: str, lang: str | None, tries: int, key: str, answer: str | None = None) -> Step | None:

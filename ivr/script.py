@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, StringConstraints, field_validator,
                       model_validator)
 
-from .questions import QuestionIndex
+from .questions import NOT_ANSWERED, QuestionIndex
 
 LANGUAGES = ("en", "es")
 MAX_OPTIONS = 5
@@ -217,8 +217,29 @@ class Phrases(_Strict):
 
 
 class QuestionEntry(_Strict):
-    """One question callers ask, in a few of their ways, and the line's short answer."""
+    """One question callers ask, in a few of their ways, and the line's short answer. ``about``
+    names the question in a few words (said before the answer, and in a confirmation);
+    ``from_article``: the lines of docs/source-article.txt the answer comes from."""
 
+    about: Text
+    from_article: list[int] = Field(min_length=1)
+    asked: Phrases
+    answer: Text
+
+
+class Words(_Strict):
+    """Words or phrases, in each language (none is fine)."""
+
+    en: list[SpokenText] = Field(default_factory=list)
+    es: list[SpokenText] = Field(default_factory=list)
+
+
+class OutOfScopeKind(_Strict):
+    """A kind of question the article does not answer (cost, the caller's own medicines): its own
+    short answer with the clinic. ``words`` mark the kind at once, as written ("medicare")."""
+
+    about: Text
+    words: Words = Field(default_factory=Words)
     asked: Phrases
     answer: Text
 
@@ -228,12 +249,14 @@ class QuestionPrompts(_Strict):
     after_answer: Text
     no_answer: Text
     emergency: Text
+    about: Text
+    confirm: Text
+    not_confirmed: Text
 
 
 class NotAnswered(_Strict):
-    """Questions the article does not answer, and words that mark them."""
+    """Other questions the article does not answer: the caller hears no_answer."""
 
-    words: Phrases
     asked: Phrases
 
 
@@ -245,22 +268,31 @@ class SameWords(_Strict):
 
 
 class Questions(_Strict):
-    """What callers may ask in their own words. The matching index is built here, once per
-    version of the scripts (when they load), never per call."""
+    """What callers may ask in their own words. The model is trained here, once per version of
+    the examples (when the scripts load), never per call."""
 
     prompts: QuestionPrompts
     emergency: Phrases
+    out_of_scope: dict[str, OutOfScopeKind] = Field(default_factory=dict)
     not_answered: NotAnswered
     same_words: SameWords
     entries: dict[str, QuestionEntry] = Field(min_length=1)
     _index: QuestionIndex = PrivateAttr()
 
+    @model_validator(mode="after")
+    def _kinds_are_not_entries(self) -> "Questions":
+        for kind in self.out_of_scope:
+            if kind in self.entries or kind == NOT_ANSWERED:
+                raise ValueError(f"'{kind}' is both an out_of_scope kind and an entry: rename one of them")
+        return self
+
     def model_post_init(self, _context) -> None:
+        labelled = {**self.entries, **self.out_of_scope}
+        examples = {label: {lang: getattr(item.asked, lang) for lang in LANGUAGES} for label, item in labelled.items()}
+        examples[NOT_ANSWERED] = {lang: getattr(self.not_answered.asked, lang) for lang in LANGUAGES}
         self._index = QuestionIndex(
-            {entry_id: {lang: getattr(entry.asked, lang) for lang in LANGUAGES}
-             for entry_id, entry in self.entries.items()},
-            {lang: getattr(self.not_answered.asked, lang) for lang in LANGUAGES},
-            {lang: getattr(self.not_answered.words, lang) for lang in LANGUAGES},
+            examples, set(self.out_of_scope),
+            {kind: {lang: getattr(item.words, lang) for lang in LANGUAGES} for kind, item in self.out_of_scope.items()},
             {lang: getattr(self.emergency, lang) for lang in LANGUAGES},
             {lang: getattr(self.same_words, lang) for lang in LANGUAGES},
         )
@@ -268,6 +300,10 @@ class Questions(_Strict):
     @property
     def index(self) -> QuestionIndex:
         return self._index
+
+    def answered(self, label: str) -> QuestionEntry | OutOfScopeKind:
+        """The entry or out-of-scope kind named ``label``."""
+        return self.entries.get(label) or self.out_of_scope[label]
 
 
 class Script(_Strict):
@@ -300,7 +336,8 @@ class Script(_Strict):
         Prompt ids: a name from ``prompts`` ("greeting"), "menu.<id>" (intro plus every
         option line, or "menu.language"), "summary.<topic>" (with ".slow": the same words,
         recorded slowly), "question.<name>" (a sentence around the answers, e.g.
-        "question.no_answer") or "answer.<entry>".
+        "question.no_answer"), "answer.<entry>" (an entry's or out-of-scope kind's answer, after
+        its "about") or "confirm.<entry>" ("Did you ask about ...?").
         """
         prompt_id = prompt_id.removesuffix(SLOW_SUFFIX)
         kind, _, name = prompt_id.partition(".")
@@ -312,8 +349,12 @@ class Script(_Strict):
             return getattr(self.summaries[name], lang)
         if kind == "question":
             return getattr(getattr(self.questions.prompts, name), lang)
-        if kind == "answer":
-            return getattr(self.questions.entries[name].answer, lang)
+        if kind in ("answer", "confirm"):
+            # Every answer starts by naming its question; a confirmation asks about it.
+            answered = self.questions.answered(name)
+            template = self.questions.prompts.about if kind == "answer" else self.questions.prompts.confirm
+            heading = getattr(template, lang).format(about=getattr(answered.about, lang))
+            return f"{heading} {getattr(answered.answer, lang)}" if kind == "answer" else heading
         if prompt_id in Opening.model_fields:
             return getattr(getattr(self.opening, prompt_id), lang)
         return getattr(getattr(self.prompts, prompt_id), lang)
@@ -342,8 +383,9 @@ class Script(_Strict):
             + [f"menu.{m}" for m in Menus.model_fields]
             + [f"summary.{s}" for s in self.summaries]
             + [f"summary.{s}{SLOW_SUFFIX}" for s in self.summaries]
-            + ([f"question.{p}" for p in QuestionPrompts.model_fields]
-               + [f"answer.{e}" for e in self.questions.entries] if self.questions else [])
+            + ([f"question.{p}" for p in QuestionPrompts.model_fields if p not in ("about", "confirm")]
+               + [f"answer.{e}" for e in [*self.questions.entries, *self.questions.out_of_scope]]
+               + [f"confirm.{e}" for e in self.questions.entries] if self.questions else [])
         )
 
 

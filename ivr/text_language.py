@@ -25,6 +25,8 @@ _PLACEHOLDER = re.compile(r"{\w*}")
 _LETTER_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
 # Fewer words than this (names and numbers aside) say too little to tell the language.
 MIN_WORDS = 3
+# Fewer words than this, with none of the language's small words, are too little to call a mistake.
+SHORT_TEXT = 6
 # How sure lingua must be that a text is in the other language before check calls it a mistake.
 SURE = 0.9
 # Words that are never in a text of the other language: one is enough, however short the text.
@@ -72,7 +74,11 @@ def language_of(text: str) -> str | None:
         if confidence.value >= SURE:
             lang = next(each for each, language in LINGUA.items() if language == confidence.language)
             other = next(each for each in LINGUA if each != lang)
-            return lang if small[lang] >= small[other] else None
+            # A short text with none of the detected language's small words ("va a llover") is too
+            # little to go on.
+            if small[lang] < small[other] or (small[lang] == 0 and len(found) < SHORT_TEXT):
+                return None
+            return lang
     return None
 
 

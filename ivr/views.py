@@ -196,9 +196,9 @@ def render(step: flow.Step, response: VoiceResponse | None = None) -> VoiceRespo
             # A key the answer just offered is not offered again at once ("press 0" twice in a row).
             ask(response, flow.Ask(flow.ANSWERED, lang, answer=entry), offered)
         case asking.Emergency(lang=lang):
-            speak(response, "question.emergency", lang)
-            _hear(EMERGENCY_HEARD)
-            ask(response, flow.Ask(flow.ANSWERED, lang))
+            emergency(response, lang)
+        case asking.Confirm(entry=entry, lang=lang):
+            confirm(response, entry, lang)
         case flow.Transfer():
             transfer(response, step)
         case flow.Voicemail(lang=lang):
@@ -245,10 +245,32 @@ def nothing_recorded(response: VoiceResponse, lang: str | None) -> None:
         response.redirect(url_for(".menu", at="topics", lang=lang, empty=_empty() + 1))
 
 
-def ask(response: VoiceResponse, step: flow.Ask | flow.Summary, offered: frozenset[str] = frozenset()) -> None:
+def emergency(response: VoiceResponse, lang: str | None) -> None:
+    """The 911 sentence (in every language before one is chosen), outside a Gather so nothing cuts
+    it off; then the topics and the clinic (before a language: the language menu, with 0)."""
+    speak(response, "question.emergency", lang)
+    _hear(EMERGENCY_HEARD)
+    ask(response, flow.Ask("topics", lang) if lang else flow.Ask(LANGUAGE_MENU, None), invite=False)
+
+
+def confirm(response: VoiceResponse, entry: str, lang: str) -> None:
+    """ "Did you ask about ...? Say yes or press 1.": a Gather of its own, where 1 means yes."""
+    at = f"{flow.CONFIRM}{entry}"
+    gather = response.gather(
+        input="dtmf speech", action=url_for(".choose", at=at, lang=lang, tries=0), method="POST", num_digits=1,
+        finish_on_key="", timeout=ANSWER_TIMEOUT, speech_timeout="auto", language=VOICES[lang][1],
+        hints=", ".join(sorted(asking.YES[lang] | asking.NO[lang])), action_on_empty_result=False,
+        speech_model=QUESTION_SPEECH_MODEL)
+    speak(gather, f"confirm.{entry}", lang)
+    response.redirect(url_for(".silence", at=at, lang=lang, tries=0))
+
+
+def ask(response: VoiceResponse, step: flow.Ask | flow.Summary, offered: frozenset[str] = frozenset(),
+        invite: bool = True) -> None:
     """A menu inside a Gather, so the caller can press a key before it ends. The emergency
     sentence is the menu's last words until the caller has heard them once: in a second Gather,
-    whose URLs say so. ``offered``: keys offered just before, not offered again."""
+    whose URLs say so. ``offered``: keys offered just before, not offered again. ``invite``: the
+    topic menu ends with the invitation to ask a question."""
     if isinstance(step, flow.Summary):
         at, lang, tries, lead = step.topic, step.lang, 0, None
     else:
@@ -258,7 +280,9 @@ def ask(response: VoiceResponse, step: flow.Ask | flow.Summary, offered: frozens
     # What this menu says once a call, decided before any URL is made (they carry it).
     welcome = lead in ("welcome", "returning") and lang not in _heard()
     switch_offer = welcome and SWITCH_OFFERED not in _heard()
-    apology = lead if lead in APOLOGIES and tries == 1 else None
+    # Said before the menu: an apology for silence or a wrong key (at the first repeat only), or
+    # "Sorry, I did not understand" after a "no" at a confirmation.
+    apology = lead if lead in APOLOGIES and tries == 1 or lead == flow.NOT_CONFIRMED else None
     # The menus for a clinic that cannot take the call say the 911 line in their first words.
     says_911 = lead is None and menu in ("clinic_unavailable", "clinic_closed")
     if lead == flow.EMERGENCY:
@@ -306,6 +330,10 @@ def ask(response: VoiceResponse, step: flow.Ask | flow.Summary, offered: frozens
             menu_in(gather, menu, each, lead, apology, before_language=True)
             speak(gather, f"menu.{LANGUAGE_MENU}", each)
     else:
+        if lead == flow.OTHER_LANGUAGE:
+            # A question in the other language: the offer to switch, in its voice, then the menu.
+            speak(gather, "switch_language", next(each for each in LANGUAGES if each != lang))
+            lead = None
         if welcome:
             for prompt_id in flow.RETURNING if lead == "returning" else flow.WELCOME:
                 speak(gather, prompt_id, lang)
@@ -315,7 +343,7 @@ def ask(response: VoiceResponse, step: flow.Ask | flow.Summary, offered: frozens
             speak_offers(gather, "question.after_answer", lang, offered)
         else:
             menu_in(gather, menu, lang, lead, apology)
-        if at == "topics" and questions:
+        if at == "topics" and questions and invite:
             speak(gather, "question.invite", lang)
         if switch_offer:
             # One short offer of the other language, in its own voice, once a call.

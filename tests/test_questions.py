@@ -1,26 +1,28 @@
 """Spoken questions: the matcher (ivr/questions.py) on the fixture scripts' questions.yaml, the
-evaluation set, and what check says about a broken questions file."""
+held-out set, what check says about a broken questions file, and every spoken-question path on the
+phone: emergencies at every menu, confirmations, out-of-scope kinds, noise and the other language."""
+import functools
 import re
+from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
+from scipy.sparse import hstack
 
-from conftest import FIXTURE_MENUS, edit, script_errors
+from conftest import CHICAGO, FIXTURE_MENUS, edit, script_errors
 from ivr.menus import check_scripts, load_script
 from ivr.questions import QuestionIndex
 
 TESTS = Path(__file__).parent
-OUT_OF_SCOPE = "out_of_scope"
+HELDOUT = TESTS / "questions_heldout.yaml"
+CLOSED = datetime(2026, 11, 28, 20, 0, tzinfo=CHICAGO)  # a Saturday evening
 
 
 @pytest.fixture(scope="module")
 def index() -> QuestionIndex:
-    return load_script(FIXTURE_MENUS).questions.index
-
-
-def match(index, lang, text):
-    return index.match(text, lang)
+    return fixture_script().questions.index
 
 
 @pytest.mark.parametrize("lang, said, entry", [
@@ -29,6 +31,9 @@ def match(index, lang, text):
     ("es", "voy a estar dormida", "awake_or_asleep"),
     ("en", "can i drive home after", "walking_and_driving"),
     ("es", "cuándo me dan de alta", "going_home"),
+    ("en", "what is the balloon for", "balloon_and_cement"),
+    ("en", "does kyphosis affect breathing", "kyphosis_effects"),
+    ("es", "qué es una fractura por compresión", "compression_fracture"),
 ])
 def test_a_question_in_the_callers_words_finds_its_entry(index, lang, said, entry):
     assert index.match(said, lang) == entry
@@ -42,76 +47,148 @@ def test_speech_recognition_slips_are_repaired(index, lang, said):
     assert index.match(said, lang) == "what_it_treats"
 
 
-@pytest.mark.parametrize("lang, said", [
-    ("en", "how much does kyphoplasty cost"), ("en", "does my insurance pay for it"),
-    ("en", "should i have kyphoplasty"), ("en", "how much tylenol should i take"),
-    ("en", "can i make an appointment"), ("en", "what is the weather in chicago"),
-    ("es", "cuánto cuesta"), ("es", "mi seguro lo paga"), ("es", "quiero una cita"),
-    ("es", "qué dosis de ibuprofeno tomo"), ("es", "me debo operar"),
+@pytest.mark.parametrize("lang, said, kind", [
+    ("en", "how much does kyphoplasty cost", "cost"), ("en", "does my insurance pay for it", "cost"),
+    ("es", "medicaid lo paga", "cost"), ("es", "cuánto cuesta", "cost"), ("es", "mi seguro lo paga", "cost"),
+    ("en", "can i make an appointment", "visit"), ("es", "quiero una cita", "visit"),
+    ("en", "how much tylenol should i take", "medicines"), ("en", "can i take tramadol", "medicines"),
+    ("es", "qué dosis de ibuprofeno tomo", "medicines"), ("es", "puedo dejar mis medicinas para el dolor después",
+                                                          "medicines"),
+    ("en", "should i have kyphoplasty", "your_health"), ("en", "i have a pacemaker can i have it", "your_health"),
+    ("en", "am i too old for kyphoplasty", "your_health"), ("en", "what are the results of my mri", "your_health"),
+    ("es", "me debo operar", "your_health"), ("es", "estoy embarazada me la pueden hacer", "your_health"),
+    ("en", "is it normal to have pain after the procedure", "symptoms"),
+    ("en", "what should i do if i see bleeding", "symptoms"),
+    ("es", "es normal tener dolor después del procedimiento", "symptoms"), ("es", "qué pasa si me da fiebre después",
+                                                                           "symptoms"),
 ])
+def test_out_of_scope_questions_get_their_kind_never_an_article_answer(index, lang, said, kind):
+    heard = index.hear(said, lang)
+    assert (heard.kind, heard.label) == ("out_of_scope", kind)
+
+
+@pytest.mark.parametrize("lang, said", [("en", "what is the weather in chicago"), ("en", "can i bring my dog"),
+                                        ("es", "cómo está el clima")])
 def test_questions_the_article_does_not_answer_get_no_answer(index, lang, said):
-    assert index.match(said, lang) is None
+    assert index.hear(said, lang).kind == "none"
 
 
 def test_safe_and_insurance_are_told_apart_in_spanish(index):
     assert index.match("es seguro", "es") == "risks_overview"
-    assert index.match("mi seguro lo cubre", "es") is None
+    assert index.hear("mi seguro lo cubre", "es").label == "cost"
 
 
 @pytest.mark.parametrize("lang, said", [
-    ("en", "I have chest pain"), ("en", "i cant breathe"), ("en", "I can't breathe"),
-    ("en", "call 911"), ("en", "nine one one"),
-    ("es", "me caí y no me puedo mover"), ("es", "tengo dolor en el pecho"), ("es", "no puedo respirar"),
+    ("es", "el médico me dijo que tengo una fractura"), ("es", "qué tipo de médico hace la cifoplastia"),
+    ("es", "mi médico dice que tengo osteoporosis"), ("es", "me cuesta trabajo entender qué es la cifoplastia"),
+    ("en", "what should i do to get ready"),
 ])
-def test_emergency_words_are_found(index, lang, said):
+def test_refusal_words_do_not_block_ordinary_questions(index, lang, said):
+    """Review B1-B3: "médico" shares a stem with "medicaid"; "me cuesta" is "it is hard for me"."""
+    language = index._by_lang[lang]
+    assert language.refused(language.plain(said)) is None
+    assert index.hear(said, lang).label != "cost"
+
+
+# Emergencies in natural words: the review's probes and the issue's list, in any order, with extra words.
+EMERGENCIES = {
+    "en": ["I have chest pain", "i cant breathe", "I can't breathe", "call 911", "nine one one",
+           "there is this pressure in my chest", "my mother fell and she can't get up off the floor",
+           "i think i am having an allergic reaction", "my legs are numb", "i am bleeding a lot",
+           "the wound won't stop bleeding", "she passed out", "my husband fainted", "my legs won't move",
+           "it is really hard to breathe", "my throat is swelling up", "i need an ambulance",
+           "should i go to the emergency room", "i feel weak on one side of my body", "my face is drooping"],
+    "es": ["me caí y no me puedo mover", "tengo dolor en el pecho", "no puedo respirar", "dolor muy fuerte en el pecho",
+           "me cuesta respirar", "tengo mucho sangrado", "cuándo debo ir a urgencias", "necesito ir a urgencias",
+           "no siento mis piernas", "tengo las piernas dormidas", "creo que tengo una reacción alérgica",
+           "mi mamá se cayó y no se puede levantar", "se desmayó", "me falta el aire", "estoy sangrando",
+           "la herida no para de sangrar", "se me está hinchando la garganta", "llame a una ambulancia",
+           "siento el pecho apretado", "mi esposo no despierta"],
+}
+
+
+@pytest.mark.parametrize("lang, said", [(lang, said) for lang, said_list in EMERGENCIES.items() for said in said_list])
+def test_emergencies_are_found_by_concept(index, lang, said):
     assert index.is_emergency(said, lang)
+    assert index.is_emergency(said, None)  # before a language is chosen: every language
 
 
-def test_ordinary_questions_are_not_emergencies(index):
-    assert not index.is_emergency("when can i drive again", "en")
-    assert not index.is_emergency("cuándo puedo manejar", "es")
+@pytest.mark.parametrize("lang, said", [
+    ("en", "when can i drive again"), ("en", "can it cause paralysis"), ("en", "is there a risk of bleeding"),
+    ("en", "can i have an allergic reaction"), ("en", "does kyphosis affect breathing"),
+    ("en", "can a fall cause it"), ("es", "cuándo puedo manejar"), ("es", "hay riesgo de sangrado"),
+    ("es", "la cifosis afecta la respiración"), ("es", "me van a dormir"), ("es", "una caída lo puede causar"),
+])
+def test_ordinary_questions_are_not_emergencies(index, lang, said):
+    assert not index.is_emergency(said, lang)
+
+
+@pytest.mark.parametrize("lang, said", [("en", "uh huh"), ("en", "okay"), ("en", "yeah thanks"), ("es", "ajá"),
+                                        ("es", "bueno gracias"), ("es", "sí")])
+def test_noise_is_noise(index, lang, said):
+    assert index.hear(said, lang).kind == "noise"
+
+
+@pytest.mark.parametrize("lang, said", [("es", "when can i drive after the procedure"),
+                                        ("es", "what are the risks of kyphoplasty"),
+                                        ("en", "cuándo puedo manejar después del procedimiento"),
+                                        ("en", "cuáles son los riesgos de la cifoplastia")])
+def test_a_question_in_the_other_language_is_told_apart(index, lang, said):
+    assert index.hear(said, lang).kind == "other_language"
 
 
 def test_empty_or_unknown_language_gets_no_answer(index):
     assert index.match("", "en") is None
-    assert index.match("um uh", "en") is None
+    assert index.hear("um uh", "en").kind == "noise"
     assert index.match("when can i drive", "fr") is None
 
 
-def _score(index, cases, lang):
-    right = total = answered = 0
-    for expected, questions in cases[lang].items():
-        for question in questions:
-            entry = index.match(question, lang)
-            if expected == OUT_OF_SCOPE:
-                answered += entry is not None
-            else:
-                total += 1
-                right += entry == expected
-    return right / total, answered
-
-
-# Measured on the evaluation set, which is never tuned on. The issue's targets are 90 % right and
-# no out-of-scope question answered; these are the floors the matcher holds today (see
-# bench/questions.py and the README), so that a change cannot make it worse unnoticed.
-EVALUATION_FLOORS = {"en": (0.76, 1), "es": (0.78, 3)}
-
-
-@pytest.mark.parametrize("lang", ["en", "es"])
-def test_the_evaluation_set(index, lang):
-    cases = yaml.safe_load((TESTS / "questions_evaluation.yaml").read_text(encoding="utf-8"))
-    right, answered = _score(index, cases, lang)
-    least_right, most_answered = EVALUATION_FLOORS[lang]
-    assert right >= least_right and answered <= most_answered, (right, answered)
+def test_the_fast_scores_are_scikit_learns(index):
+    """ivr/questions.py scores one question without scikit-learn's per-call checks: the same numbers."""
+    cases = yaml.safe_load((TESTS / "questions_tuning.yaml").read_text(encoding="utf-8"))
+    for lang in ("en", "es"):
+        language = index._by_lang[lang]
+        for said in [q for questions in cases[lang].values() for q in questions] + ["zzz", ""]:
+            words = language.plain(said)
+            features = hstack([language.words.transform([words]), language.chars.transform([" ".join(words)])])
+            assert np.allclose(language.model.decision_function(features)[0], language.scores(words)), said
 
 
 def test_every_example_of_an_entry_finds_that_entry(index):
-    """The examples themselves are understood (a duplicate or a too-close pair would not be)."""
+    """The examples themselves are understood, at once or after a confirmation (a duplicate or a
+    too-close pair would not be)."""
     data = yaml.safe_load((FIXTURE_MENUS / "questions.yaml").read_text(encoding="utf-8"))["questions"]
     missed = [(lang, entry, question) for entry, spec in data["entries"].items()
               for lang, questions in spec["asked"].items() for question in questions
-              if index.match(question, lang) != entry]
+              if index.hear(question, lang).label != entry and not index.is_emergency(question, lang)]
     assert len(missed) <= 5, missed
+
+
+# -- the held-out set: floors (bench/questions.py prints the numbers; see the README) ----------------
+
+# Measured once on tests/questions_heldout.yaml (never tuned on), 2026-12-03: these are today's numbers,
+# so that a change cannot make them worse unnoticed. The issue's targets (right >= 90 %, wrong <= 3 %,
+# confirmed <= 20 %, no out-of-scope medical fact, no emergency missed) are MISSED where these floors are
+# below them: English right 71 % and one emergency missed; Spanish right 84 %, confirmed 28 %, one
+# medical fact and four emergencies missed (see the README and docs/questions.md). Raise a floor only
+# against a new held-out set.
+HELDOUT_FLOORS = {"en": {"right": 0.71, "wrong": 0.014, "confirmed": 0.20, "medical_fact": 0, "missed": 1},
+                  "es": {"right": 0.83, "wrong": 0.03, "confirmed": 0.29, "medical_fact": 1, "missed": 4}}
+
+
+@pytest.mark.skipif(not HELDOUT.exists(), reason="no held-out set")
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_the_held_out_set(lang):
+    import sys
+    sys.path.insert(0, str(TESTS.parent))
+    from bench.questions import grade, load_sets
+    questions = load_script(FIXTURE_MENUS).questions
+    score = grade(questions, load_sets(questions)["held-out"][lang], lang)
+    floor = HELDOUT_FLOORS[lang]
+    assert score.missed <= floor["missed"], score.misses
+    assert score.emergencies >= 15 and score.in_scope >= 60 and score.out_of_scope >= 30
+    assert score.share("right") >= floor["right"] and score.share("wrong") <= floor["wrong"], score.misses
+    assert score.share("confirmed") <= floor["confirmed"] and score.medical_fact <= floor["medical_fact"]
 
 
 # -- check on a broken questions file -------------------------------------------------------
@@ -128,9 +205,10 @@ def test_a_missing_spanish_answer_names_file_line_and_entry(menus_copy):
 
 
 def test_an_unknown_key_in_an_entry_is_reported(menus_copy):
-    line = edit(menus_copy / "questions.yaml", "    rest:\n      asked:", "    rest:\n      askd:")
+    line = edit(menus_copy / "questions.yaml", "      from_article: [36]\n      asked:\n        en:\n          - how much rest",
+                "      from_article: [36]\n      askd:\n        en:\n          - how much rest")
     message = script_errors(menus_copy)
-    assert f"questions.yaml:{line + 1}: questions.entries.rest: unknown key 'askd'" in message, message
+    assert re.search(r"questions\.yaml:\d+: questions\.entries\.rest: unknown key 'askd'", message), message
 
 
 def test_an_entry_without_spanish_examples_is_reported(menus_copy):
@@ -173,7 +251,10 @@ def test_every_answer_is_a_prompt_the_audio_build_records():
     script = load_script(FIXTURE_MENUS)
     ids = script.prompt_ids()
     assert "answer.heavy_lifting" in ids and "question.no_answer" in ids
-    assert script.text("answer.heavy_lifting", "es").startswith("No levante objetos pesados")
+    assert script.text("answer.heavy_lifting", "es").startswith("Sobre levantar cosas pesadas: No levante objetos")
+    assert script.text("answer.cost", "en").startswith("About cost and insurance: The clinic can answer")
+    assert script.text("confirm.heavy_lifting", "en") == "Did you ask about lifting? Say yes or press 1."
+    assert {"answer.symptoms", "confirm.rest"} <= set(ids)
 
 
 # -- the report --------------------------------------------------------------------------------
@@ -237,8 +318,14 @@ ENTRIES = yaml.safe_load((FIXTURE_MENUS / "questions.yaml").read_text(encoding="
 VOICE_LANGUAGE = {"en": "en-US", "es": "es-MX"}
 
 
+@functools.cache
+def fixture_script():
+    return load_script(FIXTURE_MENUS)
+
+
 def answer_text(entry, lang):
-    return " ".join(ENTRIES["entries"][entry]["answer"][lang].split())
+    """What a caller hears for an entry or an out-of-scope kind: its "about", then its answer."""
+    return fixture_script().text(f"answer.{entry}", lang)
 
 
 def prompt(name, lang):
@@ -335,11 +422,8 @@ def test_asking_for_the_clinic_still_transfers(call, lang, said):
     assert call.say(said).first("Dial") is not None
 
 
-@pytest.mark.parametrize("lang, said", [
-    ("en", "what is the meaning of life"), ("en", "how much does kyphoplasty cost"),
-    ("en", "should i have it"), ("es", "cuánto cuesta la cifoplastia"), ("es", "me pueden dar una cita"),
-])
-def test_no_answer_and_out_of_scope_questions_get_the_clinic_never_a_guess(call, lang, said):
+@pytest.mark.parametrize("lang, said", [("en", "what is the meaning of life"), ("es", "cómo está el clima")])
+def test_no_answer_gets_the_clinic_never_a_guess(call, lang, said):
     at_topics(call, lang)
     heard = call.say(said)
     assert heard.text.startswith(prompt("no_answer", lang))
@@ -347,15 +431,213 @@ def test_no_answer_and_out_of_scope_questions_get_the_clinic_never_a_guess(call,
     only_in(heard, lang)
 
 
-@pytest.mark.parametrize("lang, said", [
-    ("en", "I have chest pain"), ("en", "I can't breathe"), ("en", "911"),
-    ("es", "me caí y no me puedo mover"), ("es", "tengo dolor en el pecho"),
+@pytest.mark.parametrize("lang, said, kind", [
+    ("en", "how much does kyphoplasty cost", "cost"), ("es", "me pueden dar una cita", "visit"),
+    ("en", "can i take tramadol after", "medicines"), ("es", "tengo marcapasos me la pueden hacer", "your_health"),
+    ("en", "should i have it", "your_health"), ("en", "is it normal to have pain after the procedure", "symptoms"),
+    ("es", "es normal tener dolor después del procedimiento", "symptoms"),
 ])
-def test_emergency_words_get_the_911_line_at_once(call, lang, said):
+def test_out_of_scope_kinds_get_their_own_answer_and_the_clinic(call, lang, said, kind):
     at_topics(call, lang)
     heard = call.say(said)
-    assert heard.said[0] == (VOICE_LANGUAGE[lang], prompt("emergency", lang))
+    assert heard.text.startswith(answer_text(kind, lang))
+    assert ("press 0" if lang == "en" else "oprima 0") in answer_text(kind, lang)
     assert not any(answer_text(entry, lang) in heard.text for entry in ENTRIES["entries"])
+    # The answer just offered 0: the menu after it does not offer it again at once.
+    assert heard.said[-1][1] == prompt("after_answer", lang).split(" For the clinic")[0].split(" Para hablar")[0]
+    only_in(heard, lang)
+
+
+def test_symptoms_after_the_procedure_hear_the_clinic_and_911():
+    script = fixture_script()
+    assert "call the clinic or your doctor" in script.text("answer.symptoms", "en")
+    assert "hang up and dial 9 1 1" in script.text("answer.symptoms", "en")
+    assert "cuelgue y marque al 9 1 1" in script.text("answer.symptoms", "es")
+
+
+# -- emergencies, first, at every menu that listens to speech ------------------------------------
+
+def assert_911_then_topics(heard, lang, clinic=True):
+    """The 911 sentence outside any Gather, then the topics and the clinic (no "ask another question";
+    no clinic after it was tried twice)."""
+    assert heard.verbs[0] == "Say" and heard.said[0] == (VOICE_LANGUAGE[lang], prompt("emergency", lang))
+    gather = heard.gather
+    assert gather is not None and "speech" in gather.get("input")
+    said = " ".join(" ".join(" ".join(say.itertext()).split()) for say in gather.iter("Say"))
+    assert ("For recovery, press 2." if lang == "en" else "La recuperación, oprima 2.") in said
+    assert (("press 0" if lang == "en" else "oprima 0") in said) == clinic
+    assert prompt("after_answer", lang) not in heard.text and prompt("invite", lang) not in heard.text
+    assert not any(answer_text(entry, lang) in heard.text for entry in ENTRIES["entries"])
+    only_in(heard, lang)
+
+
+EMERGENCY_WORDS = {"en": "my chest hurts and I can't breathe", "es": "me cuesta mucho respirar"}
+
+
+@pytest.mark.parametrize("lang, said", [
+    ("en", "I have chest pain"), ("en", "I can't breathe"), ("en", "911"),
+    ("en", "my mother fell and she can't get up off the floor"),
+    ("es", "me caí y no me puedo mover"), ("es", "tengo dolor en el pecho"), ("es", "dolor muy fuerte en el pecho"),
+    ("es", "tengo mucho sangrado"),
+])
+def test_emergency_at_the_topic_menu_gets_the_911_line_then_the_topics(call, lang, said):
+    at_topics(call, lang)
+    assert_911_then_topics(call.say(said), lang)
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_emergency_after_a_summary_after_an_answer_and_at_a_confirmation(call, lang):
+    at_topics(call, lang)
+    call.press("2")
+    assert_911_then_topics(call.say(EMERGENCY_WORDS[lang]), lang)
+    call.say("when can i drive again" if lang == "en" else "cuándo puedo manejar")
+    assert_911_then_topics(call.say(EMERGENCY_WORDS[lang]), lang)
+    call.say(CONFIRMED[lang][0])
+    assert call.heard.gather.get("action").startswith("/ivr/choose/confirm.")
+    assert_911_then_topics(call.say(EMERGENCY_WORDS[lang]), lang)
+
+
+@pytest.mark.parametrize("said", ["I can't breathe", "no puedo respirar", "tengo mucho sangrado"])
+def test_emergency_at_the_language_menu_in_either_language(call, said):
+    call.answer()
+    heard = call.say(said)
+    assert heard.verbs[:2] == ["Say", "Say"]
+    assert heard.said[:2] == [("en-US", prompt("emergency", "en")), ("es-MX", prompt("emergency", "es"))]
+    assert "For English, press 1." in heard.text and "Para español, oprima 2." in heard.text
+    assert heard.gather is not None and "speech" in heard.gather.get("input")
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_emergency_at_the_clinic_unavailable_menu(call, lang):
+    at_topics(call, lang)
+    call.press("0")
+    call.follow("Dial", {"DialCallStatus": "busy"})
+    assert_911_then_topics(call.say(EMERGENCY_WORDS[lang]), lang)
+
+
+def test_emergency_at_the_bilingual_clinic_unavailable_menu(call):
+    call.answer()
+    call.press("0")
+    call.follow("Dial", {"DialCallStatus": "no-answer"})
+    heard = call.say("no puedo respirar")
+    assert heard.said[:2] == [("en-US", prompt("emergency", "en")), ("es-MX", prompt("emergency", "es"))]
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_emergency_at_the_clinic_closed_menu_and_at_the_last_chance_menu(app, call, lang):
+    app.config["CLOCK"] = lambda: CLOSED
+    at_topics(call, lang)
+    call.press("0")
+    assert_911_then_topics(call.say(EMERGENCY_WORDS[lang]), lang)
+    for _ in range(3):  # three silences: the last offer (when the clinic opens, a message)
+        call.wait_silently()
+    assert ("press 7" if lang == "en" else "oprima 7") in call.heard.text
+    assert_911_then_topics(call.say(EMERGENCY_WORDS[lang]), lang)
+
+
+def test_emergency_after_two_transfers_is_never_goodbye(call):
+    at_topics(call, "en")
+    for _ in range(2):
+        call.press("0")
+        call.follow("Dial", {"DialCallStatus": "no-answer"})
+    assert_911_then_topics(call.say("I have chest pain"), "en", clinic=False)
+
+
+# -- a confirmation, noise and the other language ----------------------------------------------------
+
+# Questions the fixture's model is not sure of: (words, the entry it asks about).
+CONFIRMED = {"en": ("bones", "causes"), "es": ("el cemento", "risk_cement_leakage")}
+
+
+def confirmation(call, lang):
+    at_topics(call, lang)
+    said, entry = CONFIRMED[lang]
+    heard = call.say(said)
+    about = ENTRIES["entries"][entry]["about"][lang]
+    assert heard.text == prompt("confirm", lang).format(about=about)
+    gather = heard.gather
+    assert "speech" in gather.get("input") and gather.get("numDigits") == "1"
+    assert gather.get("language") == VOICE_LANGUAGE[lang]
+    return entry
+
+
+@pytest.mark.parametrize("lang, yes", [("en", "yes"), ("en", "1"), ("en", "yeah that's right"), ("es", "sí"),
+                                       ("es", "1"), ("es", "sí, eso")])
+def test_yes_at_a_confirmation_gives_the_answer(call, lang, yes):
+    entry = confirmation(call, lang)
+    heard = call.press("1") if yes == "1" else call.say(yes)
+    assert heard.text.startswith(answer_text(entry, lang))
+    assert heard.text.endswith(prompt("after_answer", lang))
+    only_in(heard, lang)
+
+
+@pytest.mark.parametrize("lang, no", [("en", "no"), ("en", "nope that's not it"), ("es", "no"), ("es", "no, eso no")])
+def test_no_at_a_confirmation_gives_the_topics_and_the_clinic(call, lang, no):
+    entry = confirmation(call, lang)
+    heard = call.say(no)
+    assert heard.text.startswith(prompt("not_confirmed", lang))
+    assert ("For recovery, press 2." if lang == "en" else "La recuperación, oprima 2.") in heard.text
+    assert ("press 0" if lang == "en" else "oprima 0") in heard.text
+    assert answer_text(entry, lang) not in heard.text
+    only_in(heard, lang)
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_at_a_confirmation_other_keys_keep_their_meaning_and_another_question_is_heard(call, lang):
+    confirmation(call, lang)
+    assert ("twenty-four hours" if lang == "en" else "veinticuatro horas") in call.press("2").text
+    confirmation(call, lang)
+    assert call.press("0").first("Dial") is not None
+    confirmation(call, lang)
+    heard = call.say("when can i lift things again" if lang == "en" else "cuándo puedo levantar cosas pesadas")
+    assert heard.text.startswith(answer_text("heavy_lifting", lang))
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_silence_at_a_confirmation_gives_the_topics(call, lang):
+    confirmation(call, lang)
+    heard = call.wait_silently()
+    assert heard.text.startswith("Sorry, I did not hear" if lang == "en" else "Disculpe, no escuché")
+    assert ("For recovery, press 2." if lang == "en" else "La recuperación, oprima 2.") in heard.text
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_silence_after_an_answer_asks_again_then_ends_politely(call, lang):
+    at_topics(call, lang)
+    call.say("when can i drive again" if lang == "en" else "cuándo puedo manejar")
+    heard = call.wait_silently()
+    assert heard.text.endswith(prompt("after_answer", lang))
+    assert ("did not hear" if lang == "en" else "no escuché") in heard.text
+    for _ in range(4):
+        if call.heard.first("Redirect") is None:
+            break
+        heard = call.wait_silently()
+    assert heard.first("Dial") is not None or heard.verbs[-1] == "Hangup"
+
+
+@pytest.mark.parametrize("lang, noise", [("en", "uh huh"), ("en", "okay"), ("es", "ajá"), ("es", "bueno")])
+def test_noise_gets_the_menu_again_not_no_answer(call, lang, noise):
+    at_topics(call, lang)
+    heard = call.say(noise)
+    assert prompt("no_answer", lang) not in heard.text
+    assert ("For recovery, press 2." if lang == "en" else "La recuperación, oprima 2.") in heard.text
+    call.say("when can i drive again" if lang == "en" else "cuándo puedo manejar")
+    heard = call.say(noise)
+    assert prompt("no_answer", lang) not in heard.text and heard.text.endswith(prompt("after_answer", lang))
+
+
+@pytest.mark.parametrize("lang, said, offer, other", [
+    ("es", "when can i drive after the procedure", "For English, press 6.", "en-US"),
+    ("en", "cuándo puedo manejar después del procedimiento", "Para español, oprima 6.", "es-MX"),
+])
+def test_a_question_in_the_other_language_gets_the_offer_to_switch(call, lang, said, offer, other):
+    at_topics(call, lang)
+    heard = call.say(said)
+    assert prompt("no_answer", lang) not in heard.text
+    assert (other, offer) in heard.said
+    assert ("For recovery, press 2." if lang == "en" else "La recuperación, oprima 2.") in heard.text
+    switched = call.press("6")
+    assert ("La recuperación, oprima 2." if lang == "en" else "For recovery, press 2.") in switched.text
 
 
 def test_the_index_is_built_once_per_script_version_not_per_call(client, monkeypatch):
@@ -383,10 +665,11 @@ def question_rows(app):
 def test_the_call_log_keeps_the_entry_and_never_the_words_by_default(app, call):
     at_topics(call, "en")
     call.say("when can i drive again")
+    call.say("my name is Maria Lopez and what is the meaning of life")
     call.say("my name is Maria Lopez and how much does it cost")
     call.say("I have chest pain")
     assert question_rows(app) == [("walking_and_driving", None, "en"), ("unanswered", None, "en"),
-                                  ("emergency", None, "en")]
+                                  ("cost", None, "en"), ("emergency", None, "en")]
 
 
 @pytest.fixture
@@ -403,12 +686,12 @@ def test_with_question_log_the_words_of_unanswered_questions_are_kept_and_purged
     call = Call(app.test_client())
     at_topics(call, "es")
     call.say("cuándo puedo manejar")
-    call.say("tienen estacionamiento para la silla de ruedas")
+    call.say("cuál es la capital de francia")
     assert question_rows(app) == [("walking_and_driving", None, "es"),
-                                  ("unanswered", "tienen estacionamiento para la silla de ruedas", "es")]
+                                  ("unanswered", "cuál es la capital de francia", "es")]
     report = app.test_cli_runner().invoke(args=["report"])
     assert "Questions without an answer: 1." in report.output
-    assert "  tienen estacionamiento para la silla de ruedas" in report.output
+    assert "  cuál es la capital de francia" in report.output
     assert [line.split() for line in report.output.splitlines() if line.startswith("walking_and_driving")] == [
         ["walking_and_driving", "1"]]
     later = OPEN_HOURS + timedelta(days=91)

@@ -31,10 +31,10 @@ errorlog = "-"
 
 def worker_exit(server, worker):
     # The call log queues each step's row for a background thread (ivr/calllog.py): a worker
-    # that stops writes what it still holds.
+    # that stops writes what it still holds, unless the database hangs: then its spool file keeps it.
     from ivr import calllog
 
-    calllog.flush()
+    calllog.flush(calllog.EXIT_FLUSH_SECONDS)
 
 
 def post_worker_init(worker):

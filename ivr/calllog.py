@@ -47,6 +47,8 @@ import functools
 import hashlib
 import hmac
 import logging
+import os
+import queue
 import re
 import threading
 import time
@@ -75,10 +77,25 @@ bp = Blueprint("calllog", __name__, cli_group=None)
 # Twilio's status callbacks are webhooks like any other: signed, checked the same way.
 bp.before_request(signatures.check_signature)
 
-# A write waits at most this long for a busy SQLite file or an unreachable PostgreSQL.
+# A webhook waits at most this long for the database (issue 19): a look-up that takes longer,
+# on any driver, is given up and the caller hears the normal opening. It runs in one of
+# READERS threads of the process; while all of them are still waiting (a hung server), a
+# webhook does not wait at all.
+WEBHOOK_BUDGET_SECONDS = 0.05
+READERS = 2
+# Every connection, the writer's and the readers': a busy SQLite file or an unreachable,
+# locked or slow PostgreSQL makes a statement fail after this long instead of waiting.
 SQLITE_BUSY_SECONDS = 0.5
-POSTGRES_CONNECT_SECONDS = 2
+POSTGRES_CONNECT_SECONDS = 2  # libpq's shortest
 POSTGRES_STATEMENT_MS = 1000
+POSTGRES_LOCK_MS = 500
+POSTGRES_IDLE_IN_TRANSACTION_MS = 5000
+# A TCP connection to a server that stopped answering is dropped after this long (libpq's
+# keepalives and tcp_user_timeout; a Unix socket has neither).
+POSTGRES_TCP_SECONDS = 5
+# At exit (gunicorn's worker_exit, atexit), wait at most this long for a writer that is stuck
+# on a hung database: what it holds is in the spool file anyway.
+EXIT_FLUSH_SECONDS = 2
 # Rows wait at most this long to be written, all of them in one transaction: a transaction
 # per step cost a third of a webhook (see make bench).
 FLUSH_SECONDS = 0.2
@@ -114,6 +131,8 @@ class CallLog:
         self._failing = False
         self._dropped = 0  # steps not kept, not yet counted in the database
         self._dropped_since: datetime | None = None
+        # Languages chosen on this process and not yet written: newer than the database's.
+        self._languages_held: dict[str, dict] = {}
         _logs.add(self)
 
     def engine(self) -> Engine:
@@ -133,15 +152,28 @@ class CallLog:
 
     def remember_language(self, row: dict) -> None:
         """Hold a returning caller's language: {caller_hash, lang, time_utc} (language_memory.py)."""
+        self._languages_held[row["caller_hash"]] = row
         self._hold(caller_languages, row)
 
     def recall_language(self, caller_hash: str, since: datetime) -> str | None:
-        """The language the caller of ``caller_hash`` chose last, if since ``since``; raises if the
-        database cannot answer."""
-        query = select(caller_languages.c.lang).where(caller_languages.c.caller_hash == caller_hash,
-                                                      caller_languages.c.time_utc >= to_utc(since))
-        with self.engine().connect() as connection:
-            return connection.execute(query).scalar()
+        """The language the caller of ``caller_hash`` chose last, if since ``since``: the later of
+        the database's row and a choice this process holds, not yet written. Raises DatabaseLate
+        after WEBHOOK_BUDGET_SECONDS, or what the database raised: never a guess from a cache,
+        which another worker or host may have made wrong."""
+        query = (select(caller_languages.c.lang, caller_languages.c.time_utc)
+                 .where(caller_languages.c.caller_hash == caller_hash))
+
+        def look_up() -> Row | None:
+            with self.engine().connect() as connection:
+                return connection.execute(query).first()
+
+        stored = read_within_budget(look_up)
+        held = self._languages_held.get(caller_hash)
+        choices = [(row["time_utc"], 1, row["lang"]) for row in [held] if row is not None]
+        choices += [(stored.time_utc, 0, stored.lang)] if stored is not None else []
+        # The latest choice; on equal times the held one, which the database has not seen yet.
+        latest = max(choices, default=None)
+        return latest[2] if latest is not None and latest[0] >= to_utc(since) else None
 
     def _hold(self, table: Table, row: dict) -> None:
         # Voicemails are few and matter most: always held.
@@ -159,51 +191,64 @@ class CallLog:
     def held(self) -> int:
         return len(self._buffer)
 
-    def flush(self) -> bool:
-        """Write what is held, oldest first; True when all of it is in the database. Never raises."""
-        with self._flushing:
-            while self._buffer or self._dropped:
-                batch = [self._buffer.popleft() for _ in range(min(BATCH_ROWS, len(self._buffer)))]
-                dropped = self._dropped
-                try:
-                    self._store(batch, dropped)
-                except Exception as exc:  # locked, read-only, down: keep the rows, try again later
-                    self._buffer.extendleft(reversed(batch))
-                    self._reconnect()
-                    if not self._failing:
-                        self._failing = True
-                        logger.error("call log: cannot write (%s); calls go on, their steps are held in memory "
-                                     "and written when the database is back", _short(exc))
-                    return False
-                self._dropped -= dropped
-            if self._failing:
-                self._failing = False
-                logger.warning("call log: writing again; every step held meanwhile is written")
-            return True
+    def flush(self, timeout: float | None = None) -> bool:
+        """Write what is held, oldest first; True when all of it is in the database. Never raises.
+        ``timeout``: give up after that long if another flush is stuck on a hung database."""
+        if not self._flushing.acquire(timeout=-1 if timeout is None else timeout):
+            return False
+        try:
+            return self._flush()
+        finally:
+            self._flushing.release()
+
+    def _flush(self) -> bool:
+        while self._buffer or self._dropped:
+            batch = [self._buffer.popleft() for _ in range(min(BATCH_ROWS, len(self._buffer)))]
+            dropped = self._dropped
+            try:
+                self._store(batch, dropped)
+            except Exception as exc:  # locked, read-only, down: keep the rows, try again later
+                self._buffer.extendleft(reversed(batch))
+                self._reconnect()
+                if not self._failing:
+                    self._failing = True
+                    logger.error("call log: cannot write (%s); calls go on, their steps are held in memory "
+                                 "and written when the database is back", _short(exc))
+                return False
+            self._dropped -= dropped
+        if self._failing:
+            self._failing = False
+            logger.warning("call log: writing again; every step held meanwhile is written")
+        return True
 
     def _store(self, batch: list[tuple[Table, dict]], dropped: int) -> None:
         steps = [_fit(row) for table, row in batch if table is call_steps]
-        messages = [row for table, row in batch if table is voicemails]
-        languages = [_fit(row, caller_languages) for table, row in batch if table is caller_languages]
+        messages = [_fit(row, voicemails) for table, row in batch if table is voicemails]
+        held_languages = [row for table, row in batch if table is caller_languages]
+        # One row per caller, the batch's last; PostgreSQL refuses to update a row twice in one statement.
+        languages = list({row["caller_hash"]: _fit(row, caller_languages) for row in held_languages}.values())
         with self.engine().begin() as connection:
             if steps:
                 connection.execute(call_steps.insert(), steps)
             insert = _insert_if_new(connection)
-            for language in languages:  # the latest choice wins
-                statement = insert(caller_languages).values(language)
+            if languages:  # one statement for the batch; a later choice is never overwritten by an earlier one
+                statement = insert(caller_languages)
                 connection.execute(statement.on_conflict_do_update(
                     index_elements=["caller_hash"],
-                    set_={"lang": statement.excluded.lang, "time_utc": statement.excluded.time_utc}))
-            for message in messages:
+                    set_={"lang": statement.excluded.lang, "time_utc": statement.excluded.time_utc},
+                    where=caller_languages.c.time_utc <= statement.excluded.time_utc), languages)
+            if messages:
                 # A replayed callback finds its voicemail, and its e-mail, already there.
-                message = _fit(message, voicemails)
-                connection.execute(insert(voicemails).values(message)
-                                   .on_conflict_do_nothing(index_elements=["recording_sid"]))
-                connection.execute(insert(voicemail_emails).values(
-                    recording_sid=message["recording_sid"], next_attempt_utc=message["time_utc"])
-                    .on_conflict_do_nothing(index_elements=["recording_sid"]))
+                connection.execute(insert(voicemails).on_conflict_do_nothing(index_elements=["recording_sid"]),
+                                   messages)
+                connection.execute(insert(voicemail_emails).on_conflict_do_nothing(index_elements=["recording_sid"]),
+                                   [{"recording_sid": message["recording_sid"], "next_attempt_utc": message["time_utc"]}
+                                    for message in messages])
             if dropped:
                 connection.execute(dropped_steps.insert(), {"time_utc": self._dropped_since, "steps": dropped})
+        for row in held_languages:  # in the database now
+            if self._languages_held.get(row["caller_hash"]) is row:
+                del self._languages_held[row["caller_hash"]]
 
     def _reconnect(self) -> None:
         """A connection that failed may stay broken (a SQLite file opened read-only, a server
@@ -298,23 +343,79 @@ def forget() -> None:
     _logs.clear()
 
 
-@atexit.register
-def flush() -> bool:
+def flush(timeout: float | None = None) -> bool:
     """Write every row this process holds now (the writer does this every FLUSH_SECONDS; also at
     exit). False if the database did not take them all: they are still held."""
     written = True
     for log in list(_logs):
-        written &= log.flush()
+        written &= log.flush(timeout)
     return written
+
+
+@atexit.register
+def flush_at_exit() -> bool:
+    return flush(EXIT_FLUSH_SECONDS)
+
+
+# -- the readers: what a webhook asks the database, within its budget ----------------------
+
+
+class DatabaseLate(Exception):
+    """The database did not answer within the webhook's budget."""
+
+
+_jobs: queue.SimpleQueue = queue.SimpleQueue()
+_free_readers = threading.Semaphore(0)
+_readers_pid: int | None = None
+_readers_starting = threading.Lock()
+
+
+def read_within_budget(look_up, budget: float | None = None):
+    """``look_up()``'s result if one of this process's reader threads gets it within ``budget``
+    (default WEBHOOK_BUDGET_SECONDS); raises DatabaseLate otherwise, at once if every reader is
+    still busy with an earlier look-up, or what ``look_up`` raised. A late look-up goes on in its
+    thread (bounded by the connection's own timeouts) and its answer is dropped."""
+    budget = WEBHOOK_BUDGET_SECONDS if budget is None else budget
+    _start_readers()
+    if not _free_readers.acquire(blocking=False):
+        raise DatabaseLate(f"all {READERS} readers are still waiting for the database")
+    answered, box = threading.Event(), []
+    _jobs.put((look_up, box, answered))
+    if not answered.wait(budget):
+        raise DatabaseLate(f"no answer within {budget * 1000:.0f} ms")
+    if isinstance(box[0], BaseException):
+        raise box[0]
+    return box[0]
+
+
+def _start_readers() -> None:
+    global _free_readers, _jobs, _readers_pid
+    if _readers_pid == os.getpid():
+        return
+    with _readers_starting:  # threads do not survive gunicorn's fork: each worker starts its own
+        if _readers_pid != os.getpid():
+            _jobs, _free_readers = queue.SimpleQueue(), threading.Semaphore(READERS)
+            for number in range(READERS):
+                threading.Thread(target=_read, args=(_jobs, _free_readers), name=f"call log reader {number + 1}",
+                                 daemon=True).start()
+            _readers_pid = os.getpid()
+
+
+def _read(jobs: queue.SimpleQueue, free: threading.Semaphore) -> None:
+    while True:
+        look_up, box, answered = jobs.get()
+        try:
+            box.append(look_up())
+        except Exception as exc:
+            box.append(exc)
+        answered.set()
+        free.release()
 
 
 def _create_engine(url: str) -> Engine:
     url = make_url(url)
     if url.get_backend_name() != "sqlite":
-        return create_engine(url, pool_timeout=POSTGRES_CONNECT_SECONDS, connect_args={
-            "connect_timeout": POSTGRES_CONNECT_SECONDS,
-            "options": f"-c statement_timeout={POSTGRES_STATEMENT_MS}",
-        })
+        return create_engine(url, pool_timeout=POSTGRES_CONNECT_SECONDS, connect_args=postgres_timeouts())
     schema.private_sqlite_file(url.database)
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
 
@@ -325,6 +426,18 @@ def _create_engine(url: str) -> Engine:
         connection.execute("PRAGMA synchronous=NORMAL")
 
     return engine
+
+
+def postgres_timeouts() -> dict:
+    """libpq's parameters that bound every wait of a connection: connecting, a statement, a lock,
+    an idle transaction, and a TCP peer that stopped answering."""
+    return {
+        "connect_timeout": POSTGRES_CONNECT_SECONDS,
+        "options": f"-c statement_timeout={POSTGRES_STATEMENT_MS} -c lock_timeout={POSTGRES_LOCK_MS} "
+                   f"-c idle_in_transaction_session_timeout={POSTGRES_IDLE_IN_TRANSACTION_MS}",
+        "keepalives": 1, "keepalives_idle": POSTGRES_TCP_SECONDS, "keepalives_interval": 1,
+        "keepalives_count": 2, "tcp_user_timeout": POSTGRES_TCP_SECONDS * 1000,
+    }
 
 
 def _fit(row: dict, table: Table = call_steps) -> dict:
@@ -354,11 +467,19 @@ def to_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None)
 
 
+# What Twilio puts in From when the caller's number is withheld (anonymous, restricted, blocked,
+# unknown, unavailable): shared by every such caller, so never anyone's number.
+WITHHELD_NUMBERS = {"+266696687", "+7378742833", "+2562533", "+8656696", "+86282452253"}
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+
+
 def caller_hash(number: str | None, key: str) -> str | None:
-    """The caller's number as a keyed hash, or nothing without a key or a number."""
-    if not key or not number:
+    """The caller's number as a keyed hash; nothing without a key, or for a number that is not one
+    caller's (withheld, empty, not E.164): such callers are never remembered or counted as one."""
+    number = (number or "").strip()
+    if not key or not E164.fullmatch(number) or number in WITHHELD_NUMBERS:
         return None
-    return hmac.new(key.encode(), number.strip().encode(), hashlib.sha256).hexdigest()
+    return hmac.new(key.encode(), number.encode(), hashlib.sha256).hexdigest()
 
 
 def database_url(app: Flask) -> str:

@@ -391,8 +391,8 @@ def test_the_writer_thread_stores_steps_without_being_asked(app, call, config, m
     # Wait for the writer's own flushes, not for a number of seconds: CI may be slow.
     flushed, flush = threading.Condition(), calllog.CallLog.flush
 
-    def flush_and_tell(self):
-        written = flush(self)
+    def flush_and_tell(self, *timeout):
+        written = flush(self, *timeout)
         with flushed:
             flushed.notify_all()
         return written

@@ -24,6 +24,9 @@ graceful_timeout = 10
 # Load and validate the scripts once, before forking: a broken script stops start-up with
 # its file:line message instead of every worker failing in turn.
 preload_app = True
+# gunicorn's control socket (gunicornc) is not used: off, so that two instances on one host
+# cannot delete each other's (issue 19).
+control_socket_disable = True
 # The app writes one JSON line per webhook (ivr/ops.py); an access log would repeat it.
 accesslog = None
 errorlog = "-"

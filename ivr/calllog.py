@@ -266,9 +266,10 @@ class CallLog:
             return list(connection.execute(query))
 
     def messages(self, since: datetime | None = None) -> list[Row]:
-        """Voicemails in time order, each with when its e-mail was sent (or None)."""
+        """Voicemails in time order, each with when its e-mail was sent (or None), and why its last
+        try failed."""
         self.flush()
-        query = (select(voicemails, voicemail_emails.c.sent_utc)
+        query = (select(voicemails, voicemail_emails.c.sent_utc, voicemail_emails.c.last_error)
                  .join(voicemail_emails, voicemail_emails.c.recording_sid == voicemails.c.recording_sid,
                        isouter=True)
                  .order_by(voicemails.c.time_utc, voicemails.c.recording_sid))

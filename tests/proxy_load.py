@@ -274,6 +274,10 @@ def p99(seconds: list[float]) -> float:
 
 def main() -> int:
     nginx = nginx_binary()
+    container_conf = ROOT / "deploy" / "nginx-container.conf"
+    checked = subprocess.run([nginx, "-t", "-q", "-c", str(container_conf)], capture_output=True, text=True)
+    print(f"the Docker image's nginx configuration ({container_conf.name}): "
+          f"{'valid' if checked.returncode == 0 else 'INVALID ' + checked.stderr}")
     folder = Path(tempfile.mkdtemp(prefix="ivr-proxy-"))
     gunicorn_port, nginx_port, redirect_port = free_port(), free_port(), free_port()
     env = {**os.environ, "TWILIO_AUTH_TOKEN": TOKEN, "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
@@ -337,6 +341,7 @@ def main() -> int:
         f"an unsigned post costs at most {UNSIGNED_COST_RATIO}x a signed /voice":
             max(unsigned_costs.values()) <= UNSIGNED_COST_RATIO * signed_cost,
         "the redirect server drops slow clients": redirect_drop <= HEADER_TIMEOUT_SECONDS + 2,
+        "the Docker image's nginx configuration is valid": checked.returncode == 0,
     }
     for check, ok in checks.items():
         print(f"{'met   ' if ok else 'MISSED'} {check}")

@@ -117,3 +117,13 @@ def test_gunicorn_listens_on_loopback_unless_told_otherwise(monkeypatch):
 def test_gunicorn_has_no_control_socket_two_instances_could_share():
     conf = Path(__file__).parent.parent / "gunicorn.conf.py"
     assert runpy.run_path(str(conf))["control_socket_disable"] is True
+
+
+def test_the_docker_image_puts_nginx_in_front_of_gunicorn_on_loopback():
+    """Issue 19: the image bound sync workers to 0.0.0.0, straight on the internet."""
+    root = Path(__file__).parent.parent
+    dockerfile = (root / "Dockerfile").read_text()
+    assert "BIND=127.0.0.1" in dockerfile and "0.0.0.0" not in dockerfile and "EXPOSE 8080" in dockerfile
+    assert "nginx -c /app/deploy/nginx-container.conf" in (root / "deploy" / "container-start.sh").read_text()
+    container = (root / "deploy" / "nginx-container.conf").read_text()
+    assert "include nginx-http.conf;" in container and "server 127.0.0.1:8000;" in container

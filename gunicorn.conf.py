@@ -42,7 +42,9 @@ def worker_exit(server, worker):
 
 def post_worker_init(worker):
     # Each worker sends the voicemail e-mails waiting in the outbox (ivr/voicemail_email.py),
-    # from the start, even before its first call.
-    from ivr import voicemail_email
+    # from the start, even before its first call; and holds again the call log rows a killed
+    # worker left in its spool file (ivr/calllog.py).
+    from ivr import calllog, voicemail_email
 
     voicemail_email.start(worker.wsgi)
+    calllog.recover()

@@ -43,9 +43,11 @@ A row's ``event``, and what ``detail`` then holds:
 from __future__ import annotations
 
 import atexit
+import fcntl
 import functools
 import hashlib
 import hmac
+import json
 import logging
 import os
 import queue
@@ -59,7 +61,7 @@ from pathlib import Path
 
 import click
 from flask import Blueprint, Flask, current_app, g, request
-from sqlalchemy import Table, create_engine, delete, event, func, select
+from sqlalchemy import DateTime, Table, create_engine, delete, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, Row, make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -118,15 +120,158 @@ NO_HASH_KEY_WARNING = (
 
 
 
+class Spool:
+    """Every row a process holds, appended to a file of its own (0600, in a 0700 folder) as it is
+    held, so that a process killed outright (kill -9, out of memory) loses nothing: the next
+    process to start replays what it left (``orphans``). A file is deleted once the database has
+    every row in it. Each flush seals the current file and starts a new one; while the database
+    is away the sealed files stay. A process holds a lock (flock) on each of its files: a file
+    nobody holds is an orphan. Safe against a killed process, not against the machine losing
+    power (no fsync on each row: the page cache outlives the process).
+
+    The one window left: killed between the database's commit and the file's deletion, a
+    process's last batch is written twice on replay (voicemails and languages are not: they
+    are keyed)."""
+
+    TABLES = {table.name: table for table in (call_steps, voicemails, caller_languages)}
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.lock = threading.Lock()
+        self._pid: int | None = None
+        self._current: tuple[Path, int] | None = None
+        self._sealed: list[tuple[Path, int]] = []
+        self._number = 0
+
+    def add(self, table: Table, row: dict) -> None:
+        """One row, at the end of the current file (under ``lock``)."""
+        line = json.dumps([table.name, row], default=_iso, separators=(",", ":")).encode() + b"\n"
+        try:
+            os.write(self._file()[1], line)
+        except OSError as exc:  # a full disk: the row is still held in memory, as before spools
+            self._complain(exc)
+
+    def seal(self) -> None:
+        """The rows added so far are the next write's: new rows go to a new file (under ``lock``)."""
+        if self._current is not None and self._pid == os.getpid():
+            self._sealed.append(self._current)
+        self._current = None
+
+    def written(self) -> None:
+        """The database has every row of the sealed files."""
+        sealed, self._sealed = self._sealed, []
+        for path, descriptor in sealed:
+            _remove(path, descriptor)
+
+    def rewrite(self, rows: list[tuple[Table, dict]]) -> None:
+        """Part of the sealed rows were written: keep only ``rows`` (the rest) in one new file (under ``lock``)."""
+        current, self._current = self._current, None
+        for table, row in rows:
+            self.add(table, row)
+        self.seal()
+        replaced, self._sealed = self._sealed[:-1], self._sealed[-1:]
+        self._current = current
+        for path, descriptor in replaced:
+            _remove(path, descriptor)
+
+    def sync(self) -> None:
+        if self._current is not None:
+            os.fsync(self._current[1])
+
+    def orphans(self):
+        """The rows of each file no live process holds, one file at a time; the file is deleted
+        once its rows are in this process's own file (the caller adds them, then asks for the next)."""
+        if not self.folder.is_dir():
+            return
+        own = {path for path, _ in [*self._sealed, *([self._current] if self._current else [])]}
+        for path in sorted(self.folder.glob("*.spool")):
+            if path in own:
+                continue
+            try:
+                descriptor = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:  # another process took it
+                continue
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if os.fstat(descriptor).st_nlink == 0:  # replayed and deleted while we waited
+                    continue
+                with os.fdopen(os.dup(descriptor), "rb") as file:
+                    rows = [row for line in file if (row := self._parse(line)) is not None]
+                yield rows
+                path.unlink()
+            except BlockingIOError:  # its process is alive
+                continue
+            finally:
+                os.close(descriptor)
+
+    def discard(self) -> None:
+        with self.lock:
+            self.seal()
+            self.written()
+
+    def _file(self) -> tuple[Path, int]:
+        if self._pid != os.getpid():  # a forked worker: its parent's files are not its own
+            self._pid, self._current, self._sealed = os.getpid(), None, []
+        if self._current is None:
+            _private_folder(self.folder)
+            self._number += 1
+            path = self.folder / f"{os.getpid()}-{self._number}.spool"
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_TRUNC, 0o600)
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            self._current = (path, descriptor)
+        return self._current
+
+    def _parse(self, line: bytes) -> tuple[Table, dict] | None:
+        try:
+            name, row = json.loads(line)
+            table = self.TABLES[name]
+        except (ValueError, KeyError, TypeError):  # the last line of a process killed mid-write
+            return None
+        for column in table.columns:
+            if isinstance(column.type, DateTime) and isinstance(row.get(column.name), str):
+                row[column.name] = datetime.fromisoformat(row[column.name])
+        return table, row
+
+    _complained = False
+
+    def _complain(self, exc: OSError) -> None:
+        if not Spool._complained:
+            Spool._complained = True
+            logger.error("call log: no spool file in %s (%s): until there is one, a killed process loses the "
+                         "steps it holds", quoted(self.folder), _short(exc))
+
+
+def _iso(value):
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} in a call log row")
+
+
+def _remove(path: Path, descriptor: int) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    os.close(descriptor)
+
+
+def _private_folder(folder: Path) -> None:
+    if not folder.is_dir():
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder.chmod(0o700)
+
+
 class CallLog:
     """One process's connection to the log, and the rows it holds until the database takes them.
     The engine is made, and the database migrated, on first use."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, spool: Path | None = None):
         self.url = url
         self._engine: Engine | None = None
         self._lock = threading.Lock()
         self._buffer: deque[tuple[Table, dict]] = deque()
+        # Every held row is also in a spool file (see Spool): a killed process loses none.
+        self._spool = Spool(spool) if spool is not None else None
         self._flushing = threading.Lock()
         self._failing = False
         self._dropped = 0  # steps not kept, not yet counted in the database
@@ -184,7 +329,12 @@ class CallLog:
                              "and no more are kept (counted in the report) until it is back", len(self._buffer))
             self._dropped += 1
             return
-        self._buffer.append((table, row))
+        if self._spool is None:
+            self._buffer.append((table, row))
+        else:
+            with self._spool.lock:  # the buffer and the spool file in the same order
+                self._buffer.append((table, row))
+                self._spool.add(table, row)
         _wake_writer()
 
     @property
@@ -202,13 +352,24 @@ class CallLog:
             self._flushing.release()
 
     def _flush(self) -> bool:
-        while self._buffer or self._dropped:
-            batch = [self._buffer.popleft() for _ in range(min(BATCH_ROWS, len(self._buffer)))]
+        # The rows held now, and the spool files that hold them; later ones are the next flush's.
+        if self._spool is not None:
+            with self._spool.lock:
+                left = len(self._buffer)
+                self._spool.seal()
+        else:
+            left = len(self._buffer)
+        written = 0
+        while left or self._dropped:
+            batch = [self._buffer.popleft() for _ in range(min(BATCH_ROWS, left))]
             dropped = self._dropped
             try:
                 self._store(batch, dropped)
             except Exception as exc:  # locked, read-only, down: keep the rows, try again later
                 self._buffer.extendleft(reversed(batch))
+                if self._spool is not None and written:  # the sealed files also hold rows now written
+                    with self._spool.lock:
+                        self._spool.rewrite(list(self._buffer)[:left])
                 self._reconnect()
                 if not self._failing:
                     self._failing = True
@@ -216,6 +377,10 @@ class CallLog:
                                  "and written when the database is back", _short(exc))
                 return False
             self._dropped -= dropped
+            left -= len(batch)
+            written += len(batch)
+        if self._spool is not None:
+            self._spool.written()
         if self._failing:
             self._failing = False
             logger.warning("call log: writing again; every step held meanwhile is written")
@@ -249,6 +414,29 @@ class CallLog:
         for row in held_languages:  # in the database now
             if self._languages_held.get(row["caller_hash"]) is row:
                 del self._languages_held[row["caller_hash"]]
+
+    def recover(self) -> int:
+        """Hold again what processes that died (kill -9, out of memory) left in their spool files;
+        the number of rows."""
+        if self._spool is None:
+            return 0
+        count = 0
+        for rows in self._spool.orphans():
+            with self._spool.lock:
+                for table, row in rows:
+                    self._buffer.append((table, row))
+                    self._spool.add(table, row)
+                self._spool.sync()
+            count += len(rows)
+        if count:
+            logger.warning("call log: %d steps left by a process that was killed are written now", count)
+            _wake_writer()
+        return count
+
+    def discard_spool(self) -> None:
+        """Forget this process's spool files (tests: a log whose test ended)."""
+        if self._spool is not None:
+            self._spool.discard()
 
     def _reconnect(self) -> None:
         """A connection that failed may stay broken (a SQLite file opened read-only, a server
@@ -330,6 +518,10 @@ def _wake_writer() -> None:
 
 
 def _write_in_background() -> None:
+    try:
+        recover()
+    except Exception:
+        logger.exception("call log: cannot read the spool files of killed processes")
     while True:
         _pending.wait()
         time.sleep(FLUSH_SECONDS)  # the steps of the next FLUSH_SECONDS go in the same transaction
@@ -341,7 +533,14 @@ def _write_in_background() -> None:
 
 def forget() -> None:
     """Hold nothing more for the logs made so far (tests: the apps of a test that ended)."""
+    for log in list(_logs):
+        log.discard_spool()
     _logs.clear()
+
+
+def recover() -> int:
+    """Every log's orphaned spool files, held again (gunicorn's post_worker_init, the writer's start)."""
+    return sum(log.recover() for log in list(_logs))
 
 
 def flush(timeout: float | None = None) -> bool:
@@ -487,6 +686,19 @@ def database_url(app: Flask) -> str:
     return with_driver(app.config["DATABASE_URL"] or f"sqlite:///{Path(app.instance_path) / 'calls.sqlite3'}")
 
 
+def spool_folder(app: Flask, url: str) -> Path | None:
+    """Where the processes writing to ``url`` keep their spool files: next to a SQLite file, or in
+    the instance folder, one folder per database (a spool is replayed into its own database only)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return None
+        return Path(database).with_name(Path(database).name + "-spool")
+    name = hashlib.sha256(parsed.render_as_string(hide_password=True).encode()).hexdigest()[:16]
+    return Path(app.instance_path) / "call-log-spool" / name
+
+
 def with_driver(url: str) -> str:
     # Hosting services hand out postgres:// addresses; the driver installed is psycopg 3.
     return re.sub(r"^postgres(ql)?://", "postgresql+psycopg://", url)
@@ -503,7 +715,7 @@ def _set_up(state) -> None:
         raise SettingsError(f"CALLER_HASH_KEY is {len(key)} characters, too short to protect caller numbers "
                            f"(at least {MIN_HASH_KEY_LENGTH}); make one with: {MAKE_A_KEY}")
     url = database_url(state.app)
-    state.app.extensions["ivr.calllog"] = CallLog(url)
+    state.app.extensions["ivr.calllog"] = CallLog(url, spool_folder(state.app, url))
     try:
         schema.upgrade(url)
     except Exception as exc:  # the line still answers; the first write tries again

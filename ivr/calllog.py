@@ -6,19 +6,24 @@ share one log. The tables are made by versioned migrations (ivr/schema.py), at s
 again before the first write if the database was away then.
 
 The log never gets in a call's way and loses nothing: a step only hands its row to this
-process's buffer; one writer thread writes the buffer every FLUSH_SECONDS, in one transaction.
+process's buffer (and its spool file); one writer thread writes the buffer every FLUSH_SECONDS, in one transaction.
 While the database is locked, read-only or down, the rows stay in the buffer (up to
 MAX_BUFFERED per process) and the writer tries again every RETRY_SECONDS on new connections,
 logging the outage once and its end once. Past the bound, steps are counted and the count is
 written when the database is back (the report shows it). Voicemails (one row per RecordingSid,
 with their e-mail in the same transaction) are always held.
 
-What a crash can lose: a worker killed outright (SIGKILL, out of memory, a segfault) or
-the machine going down loses what that worker held: its last FLUSH_SECONDS, or the whole
-outage if the database was away. Every ordinary stop (gunicorn's restarts and shutdowns, its
-timeout, Ctrl-C) writes them first, if the database takes them: at exit and in
-gunicorn.conf.py's worker_exit. On SQLite, an OS crash or power loss can also undo the last
-transactions (synchronous=NORMAL, see _create_engine), as it could before.
+What a crash can lose: nothing when a worker is killed outright (SIGKILL, out of memory, a
+segfault): every held row is also in the worker's spool file (Spool), which the next worker
+to start replays. Every ordinary stop (gunicorn's restarts and shutdowns, its timeout,
+Ctrl-C) writes them first, if the database takes them within EXIT_FLUSH_SECONDS: at exit and
+in gunicorn.conf.py's worker_exit. The machine going down can lose what the page cache had not
+written of the spool, and on SQLite undo the last transactions (synchronous=NORMAL, see
+_create_engine).
+
+No webhook waits on the database (issue 19): a step only hands its row over, and the one read
+on a call's path (language_memory's, at /voice) goes through read_within_budget, which gives
+up after WEBHOOK_BUDGET_SECONDS.
 
 Caller numbers are patient data: only a keyed hash (HMAC-SHA256 with CALLER_HASH_KEY) is
 kept, so repeat callers can be counted but not identified. Voicemail audio stays at Twilio;

@@ -150,7 +150,7 @@ class Spool:
 
     def add(self, table: Table, row: dict) -> None:
         """One row, at the end of the current file (under ``lock``)."""
-        line = json.dumps([table.name, row], default=_iso, separators=(",", ":")).encode() + b"\n"
+        line = _SPOOL_LINE.encode([table.name, row]).encode() + b"\n"
         try:
             os.write(self._file()[1], line)
         except OSError as exc:  # a full disk: the row is still held in memory, as before spools
@@ -250,6 +250,9 @@ def _iso(value):
     if isinstance(value, datetime):
         return value.isoformat()
     raise TypeError(f"{type(value).__name__} in a call log row")
+
+
+_SPOOL_LINE = json.JSONEncoder(default=_iso, separators=(",", ":"))
 
 
 def _remove(path: Path, descriptor: int) -> None:

@@ -42,9 +42,10 @@ def worker_exit(server, worker):
 
 def post_worker_init(worker):
     # Each worker sends the voicemail e-mails waiting in the outbox (ivr/voicemail_email.py),
-    # from the start, even before its first call; and holds again the call log rows a killed
-    # worker left in its spool file (ivr/calllog.py).
+    # from the start, even before its first call; holds again the call log rows a killed worker
+    # left in its spool file, and connects its readers (ivr/calllog.py).
     from ivr import calllog, voicemail_email
 
     voicemail_email.start(worker.wsgi)
     calllog.recover()
+    calllog.prepare_readers()

@@ -148,7 +148,8 @@ def main() -> int:
     print(f"{CLIENTS} clients, 2 sync workers, {fault} for {args.outage:g} s{', a worker killed (-9) halfway' if args.kill else ''}: "
           f"{sent} steps answered ({during} during the outage, {sum(errors)} errors, the slowest "
           f"{slowest[0] * 1000:.0f} ms), {count} in the call log, {max(sent - count, 0)} lost"
-          f"{f', {count - sent} written twice' if count > sent else ''}; logs in {folder}")
+          f"{f' ({count - sent} more rows than answers received: a killed worker answer never sent)' if count > sent else ''}"
+          f"; logs in {folder}")
     # A killed worker drops the requests it was answering (Twilio would then use the fallback URL).
     return 0 if count >= sent and sum(errors) <= (CLIENTS if args.kill else 0) else 1
 

@@ -284,6 +284,7 @@ class CallLog:
         self._failing = False
         self._dropped = 0  # steps not kept, not yet counted in the database
         self._dropped_since: datetime | None = None
+        self._storing = 0  # rows taken from the buffer by a write still under way
         # Languages chosen on this process and not yet written: newer than the database's.
         self._languages_held: dict[str, dict] = {}
         _logs.add(self)
@@ -330,7 +331,7 @@ class CallLog:
 
     def _hold(self, table: Table, row: dict) -> None:
         # Voicemails are few and matter most: always held.
-        if len(self._buffer) >= MAX_BUFFERED and table is call_steps:
+        if len(self._buffer) + self._storing >= MAX_BUFFERED and table is call_steps:
             if not self._dropped:
                 self._dropped_since = row["time_utc"]
                 logger.error("call log: the database has been away too long; %d steps are held in memory "
@@ -372,9 +373,11 @@ class CallLog:
             batch = [self._buffer.popleft() for _ in range(min(BATCH_ROWS, left))]
             dropped = self._dropped
             try:
+                self._storing = len(batch)
                 self._store(batch, dropped)
             except Exception as exc:  # locked, read-only, down: keep the rows, try again later
                 self._buffer.extendleft(reversed(batch))
+                self._storing = 0
                 if self._spool is not None and written:  # the sealed files also hold rows now written
                     with self._spool.lock:
                         self._spool.rewrite(list(self._buffer)[:left])
@@ -384,6 +387,7 @@ class CallLog:
                     logger.error("call log: cannot write (%s); calls go on, their steps are held in memory "
                                  "and written when the database is back", _short(exc))
                 return False
+            self._storing = 0
             self._dropped -= dropped
             left -= len(batch)
             written += len(batch)
@@ -594,6 +598,15 @@ def read_within_budget(look_up, budget: float | None = None):
     if isinstance(box[0], BaseException):
         raise box[0]
     return box[0]
+
+
+def prepare_readers() -> None:
+    """Start this process's readers and let each open its connection, without waiting: a new
+    worker's first look-up would otherwise pay for connecting (gunicorn's post_worker_init)."""
+    _start_readers()
+    for log in list(_logs):
+        if _free_readers.acquire(blocking=False):
+            _jobs.put((lambda log=log: log.engine().connect().close(), [], threading.Event()))
 
 
 def _start_readers() -> None:

@@ -34,6 +34,17 @@ def log(app):
     return app.extensions["ivr.calllog"]
 
 
+BUDGET = calllog.WEBHOOK_BUDGET_SECONDS  # as imported: 50 ms
+
+
+@pytest.fixture
+def real_budget(monkeypatch):
+    """real_budget(): the real 50 ms from here on; real_budget(False): conftest's generous one
+    again, for what a test checks once the fault is over (a busy machine can miss 50 ms)."""
+    generous = calllog.WEBHOOK_BUDGET_SECONDS
+    return lambda real=True: monkeypatch.setattr(calllog, "WEBHOOK_BUDGET_SECONDS", BUDGET if real else generous)
+
+
 def returning_caller(app) -> Call:
     """A caller who chose Spanish, written to the database."""
     call = Call(app.test_client())
@@ -71,8 +82,9 @@ def hung_database(log):
         event.remove(log.engine(), "before_cursor_execute", hang)
 
 
-def test_voice_does_not_wait_for_a_hung_database(app, log, caplog):
+def test_voice_does_not_wait_for_a_hung_database(app, log, caplog, real_budget):
     call = returning_caller(app)
+    real_budget()
     with hung_database(log) as (entered, release):
         for _ in range(calllog.READERS):  # each look-up given up after the budget, its reader stuck
             assert call.answer().said[1] == OPENING
@@ -87,12 +99,13 @@ def test_voice_does_not_wait_for_a_hung_database(app, log, caplog):
         for _ in range(3):
             assert call.answer().said[1] == OPENING
         assert not [name for name in looked_up if name.startswith("call log reader")]
+    real_budget(False)
     assert caplog.text.count("language memory: cannot read the database (no answer within 50 ms)") == 1
     assert call.answer().said[0] == RETURNING_ES  # it answers again: the remembered language
     assert "language memory: reading the database again" in caplog.text
 
 
-def test_voice_does_not_wait_for_a_locked_sqlite_file(config, tmp_path):
+def test_voice_does_not_wait_for_a_locked_sqlite_file(config, tmp_path, real_budget):
     """SQLite's own lock: another program holds the file exclusively; the reader's connection
     waits SQLITE_BUSY_SECONDS for it, /voice only the budget."""
     database = tmp_path / "locked.sqlite3"
@@ -104,16 +117,19 @@ def test_voice_does_not_wait_for_a_locked_sqlite_file(config, tmp_path):
     blocker.execute("PRAGMA locking_mode=EXCLUSIVE")
     blocker.execute("BEGIN EXCLUSIVE")
     blocker.execute("DELETE FROM call_steps WHERE 0")
+    real_budget()
     try:
         assert call.answer().said[1] == OPENING
     finally:
         blocker.close()
+    real_budget(False)
     readers_idle()
     assert call.answer().said[0] == RETURNING_ES
 
 
 def test_a_reader_answer_within_the_budget_is_used(app):
     call = returning_caller(app)
+    assert calllog.WEBHOOK_BUDGET_SECONDS == 30  # conftest's, for a busy machine: the real one is 50 ms
     assert calllog.read_within_budget(lambda: "answered") == "answered"
     with pytest.raises(ZeroDivisionError):
         calllog.read_within_budget(lambda: 1 / 0)
@@ -163,15 +179,17 @@ def in_thread(work, seconds: float = 5):
     return result[0]
 
 
-def test_a_paused_postgresql_costs_voice_nothing_and_loses_no_step(app, log):
+def test_a_paused_postgresql_costs_voice_nothing_and_loses_no_step(app, log, real_budget):
     call = returning_caller(app)
     before = len(log.rows())
     log.engine().dispose()  # new connections: a paused server does not even accept them
+    real_budget()
     with paused_postgres():
         heard = [in_thread(call.answer) for _ in range(calllog.READERS + 3)]
         assert all(each.said[1] == OPENING for each in heard)
         steps = in_thread(lambda: (call.press("1"), call.press("2")) and 2)
         # The writer may be stuck on the paused server: nothing is lost, it is held.
+    real_budget(False)
     readers_idle()
     assert calllog.flush()
     assert len(log.rows()) == before + len(heard) + steps

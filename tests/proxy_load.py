@@ -4,7 +4,7 @@ caller's signed /voice is timed.
 
 The attacker is one address (127.0.0.2), Twilio another (127.0.0.1), as on the internet. It keeps
 SLOW_CONNECTIONS connections trickling their headers a byte at a time, UNSIGNED_POSTERS threads
-posting unsigned bodies under the 64 KB cap (9,500 tiny parameters, or 99 big ones), and
+posting unsigned bodies just under the 16 KB cap (2,400 tiny parameters, or 99 big ones), and
 HUGE_POSTERS threads posting 10 MB bodies; meanwhile PROBES signed /voice requests, one after the
 other, must each answer 200 with the p99 (with 20 probes, the slowest) under TARGET_SECONDS.
 Before the attack it measures what an unsigned request costs gunicorn against a signed /voice,
@@ -78,12 +78,12 @@ def signed_voice() -> bytes:
 
 
 def unsigned_post(many: bool) -> bytes:
-    """Just under the 64 KB cap: 9,500 tiny parameters (refused unparsed), or 99 big ones (parsed,
+    """Just under the 16 KB cap: 2,400 tiny parameters (refused unparsed), or 99 big ones (parsed,
     hashed, refused with 403)."""
     if many:
-        body = b"&".join(b"a%d=1" % i for i in range(9500))[:64 * 1024 - 10]
+        body = b"&".join(b"a%d=1" % i for i in range(2400))[:16 * 1024 - 10]
     else:
-        body = b"&".join(b"p%d=" % i + b"x" * 640 for i in range(99))
+        body = b"&".join(b"p%d=" % i + b"x" * 160 for i in range(99))
     return (b"POST /voice HTTP/1.1\r\nHost: ivr.example.org\r\nX-Twilio-Signature: forged\r\n"
             b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
             % len(body)) + body
@@ -300,7 +300,7 @@ def main() -> int:
 
         signed_cost = cost(gunicorn_port, signed_voice())
         unsigned_costs = {many: cost(gunicorn_port, unsigned_post(many)) for many in (True, False)}
-        print(f"gunicorn alone, median: signed /voice {signed_cost * 1000:.1f} ms; unsigned 64 KB post of 9,500 "
+        print(f"gunicorn alone, median: signed /voice {signed_cost * 1000:.1f} ms; unsigned 16 KB post of 2,400 "
               f"parameters {unsigned_costs[True] * 1000:.1f} ms (413), of 99 parameters "
               f"{unsigned_costs[False] * 1000:.1f} ms (403)")
         baseline, _ = probe(nginx_port, PROBES)

@@ -24,6 +24,9 @@ graceful_timeout = 10
 # Load and validate the scripts once, before forking: a broken script stops start-up with
 # its file:line message instead of every worker failing in turn.
 preload_app = True
+# gunicorn's control socket (gunicornc) is not used: off, so that two instances on one host
+# cannot delete each other's (issue 19).
+control_socket_disable = True
 # The app writes one JSON line per webhook (ivr/ops.py); an access log would repeat it.
 accesslog = None
 errorlog = "-"
@@ -31,15 +34,18 @@ errorlog = "-"
 
 def worker_exit(server, worker):
     # The call log queues each step's row for a background thread (ivr/calllog.py): a worker
-    # that stops writes what it still holds.
+    # that stops writes what it still holds, unless the database hangs: then its spool file keeps it.
     from ivr import calllog
 
-    calllog.flush()
+    calllog.flush(calllog.EXIT_FLUSH_SECONDS)
 
 
 def post_worker_init(worker):
     # Each worker sends the voicemail e-mails waiting in the outbox (ivr/voicemail_email.py),
-    # from the start, even before its first call.
-    from ivr import voicemail_email
+    # from the start, even before its first call; holds again the call log rows a killed worker
+    # left in its spool file, and connects its readers (ivr/calllog.py).
+    from ivr import calllog, voicemail_email
 
     voicemail_email.start(worker.wsgi)
+    calllog.recover()
+    calllog.prepare_readers()

@@ -6,19 +6,24 @@ share one log. The tables are made by versioned migrations (ivr/schema.py), at s
 again before the first write if the database was away then.
 
 The log never gets in a call's way and loses nothing: a step only hands its row to this
-process's buffer; one writer thread writes the buffer every FLUSH_SECONDS, in one transaction.
+process's buffer (and its spool file); one writer thread writes the buffer every FLUSH_SECONDS, in one transaction.
 While the database is locked, read-only or down, the rows stay in the buffer (up to
 MAX_BUFFERED per process) and the writer tries again every RETRY_SECONDS on new connections,
 logging the outage once and its end once. Past the bound, steps are counted and the count is
 written when the database is back (the report shows it). Voicemails (one row per RecordingSid,
 with their e-mail in the same transaction) are always held.
 
-What a crash can lose: a worker killed outright (SIGKILL, out of memory, a segfault) or
-the machine going down loses what that worker held: its last FLUSH_SECONDS, or the whole
-outage if the database was away. Every ordinary stop (gunicorn's restarts and shutdowns, its
-timeout, Ctrl-C) writes them first, if the database takes them: at exit and in
-gunicorn.conf.py's worker_exit. On SQLite, an OS crash or power loss can also undo the last
-transactions (synchronous=NORMAL, see _create_engine), as it could before.
+What a crash can lose: nothing when a worker is killed outright (SIGKILL, out of memory, a
+segfault): every held row is also in the worker's spool file (Spool), which the next worker
+to start replays. Every ordinary stop (gunicorn's restarts and shutdowns, its timeout,
+Ctrl-C) writes them first, if the database takes them within EXIT_FLUSH_SECONDS: at exit and
+in gunicorn.conf.py's worker_exit. The machine going down can lose what the page cache had not
+written of the spool, and on SQLite undo the last transactions (synchronous=NORMAL, see
+_create_engine).
+
+No webhook waits on the database (issue 19): a step only hands its row over, and the one read
+on a call's path (language_memory's, at /voice) goes through read_within_budget, which gives
+up after WEBHOOK_BUDGET_SECONDS.
 
 Caller numbers are patient data: only a keyed hash (HMAC-SHA256 with CALLER_HASH_KEY) is
 kept, so repeat callers can be counted but not identified. Voicemail audio stays at Twilio;
@@ -45,10 +50,15 @@ A row's ``event``, and what ``detail`` then holds:
 from __future__ import annotations
 
 import atexit
+import fcntl
 import functools
 import hashlib
 import hmac
+import itertools
+import json
 import logging
+import os
+import queue
 import re
 import threading
 import time
@@ -59,7 +69,7 @@ from pathlib import Path
 
 import click
 from flask import Blueprint, Flask, current_app, g, request
-from sqlalchemy import Table, create_engine, delete, event, func, select
+from sqlalchemy import DateTime, Table, create_engine, delete, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, Row, make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -77,10 +87,25 @@ bp = Blueprint("calllog", __name__, cli_group=None)
 # Twilio's status callbacks are webhooks like any other: signed, checked the same way.
 bp.before_request(signatures.check_signature)
 
-# A write waits at most this long for a busy SQLite file or an unreachable PostgreSQL.
+# A webhook waits at most this long for the database (issue 19): a look-up that takes longer,
+# on any driver, is given up and the caller hears the normal opening. It runs in one of
+# READERS threads of the process; while all of them are still waiting (a hung server), a
+# webhook does not wait at all.
+WEBHOOK_BUDGET_SECONDS = 0.05
+READERS = 2
+# Every connection, the writer's and the readers': a busy SQLite file or an unreachable,
+# locked or slow PostgreSQL makes a statement fail after this long instead of waiting.
 SQLITE_BUSY_SECONDS = 0.5
-POSTGRES_CONNECT_SECONDS = 2
+POSTGRES_CONNECT_SECONDS = 2  # libpq's shortest
 POSTGRES_STATEMENT_MS = 1000
+POSTGRES_LOCK_MS = 500
+POSTGRES_IDLE_IN_TRANSACTION_MS = 5000
+# A TCP connection to a server that stopped answering is dropped after this long (libpq's
+# keepalives and tcp_user_timeout; a Unix socket has neither).
+POSTGRES_TCP_SECONDS = 5
+# At exit (gunicorn's worker_exit, atexit), wait at most this long for a writer that is stuck
+# on a hung database: what it holds is in the spool file anyway.
+EXIT_FLUSH_SECONDS = 2
 # Rows wait at most this long to be written, all of them in one transaction: a transaction
 # per step cost a third of a webhook (see make bench).
 FLUSH_SECONDS = 0.2
@@ -103,19 +128,169 @@ NO_HASH_KEY_WARNING = (
 
 
 
+class Spool:
+    """Every row a process holds, appended to a file of its own (0600, in a 0700 folder) as it is
+    held, so that a process killed outright (kill -9, out of memory) loses nothing: the next
+    process to start replays what it left (``orphans``). A file is deleted once the database has
+    every row in it. Each flush seals the current file and starts a new one; while the database
+    is away the sealed files stay. A process holds a lock (flock) on each of its files: a file
+    nobody holds is an orphan. Safe against a killed process, not against the machine losing
+    power (no fsync on each row: the page cache outlives the process).
+
+    The one window left: killed between the database's commit and the file's deletion, a
+    process's last batch is written twice on replay (voicemails and languages are not: they
+    are keyed)."""
+
+    TABLES = {table.name: table for table in (call_steps, voicemails, caller_languages)}
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.lock = threading.Lock()
+        self._pid: int | None = None
+        self._current: tuple[Path, int] | None = None
+        self._sealed: list[tuple[Path, int]] = []
+
+    def add(self, table: Table, row: dict) -> None:
+        """One row, at the end of the current file (under ``lock``)."""
+        line = _SPOOL_LINE.encode([table.name, row]).encode() + b"\n"
+        try:
+            os.write(self._file()[1], line)
+        except OSError as exc:  # a full disk: the row is still held in memory, as before spools
+            self._complain(exc)
+
+    def seal(self) -> None:
+        """The rows added so far are the next write's: new rows go to a new file (under ``lock``)."""
+        if self._current is not None and self._pid == os.getpid():
+            self._sealed.append(self._current)
+        self._current = None
+
+    def written(self) -> None:
+        """The database has every row of the sealed files."""
+        sealed, self._sealed = self._sealed, []
+        for path, descriptor in sealed:
+            _remove(path, descriptor)
+
+    def rewrite(self, rows: list[tuple[Table, dict]]) -> None:
+        """Part of the sealed rows were written: keep only ``rows`` (the rest) in one new file (under ``lock``)."""
+        current, self._current = self._current, None
+        for table, row in rows:
+            self.add(table, row)
+        self.seal()
+        replaced, self._sealed = self._sealed[:-1], self._sealed[-1:]
+        self._current = current
+        for path, descriptor in replaced:
+            _remove(path, descriptor)
+
+    def sync(self) -> None:
+        if self._current is not None:
+            os.fsync(self._current[1])
+
+    def orphans(self):
+        """The rows of each file no live process holds, one file at a time; the file is deleted
+        once its rows are in this process's own file (the caller adds them, then asks for the next)."""
+        if not self.folder.is_dir():
+            return
+        own = {path for path, _ in [*self._sealed, *([self._current] if self._current else [])]}
+        for path in sorted(self.folder.glob("*.spool")):
+            if path in own:
+                continue
+            try:
+                descriptor = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:  # another process took it
+                continue
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if os.fstat(descriptor).st_nlink == 0:  # replayed and deleted while we waited
+                    continue
+                with os.fdopen(os.dup(descriptor), "rb") as file:
+                    rows = [row for line in file if (row := self._parse(line)) is not None]
+                yield rows
+                path.unlink()
+            except BlockingIOError:  # its process is alive
+                continue
+            finally:
+                os.close(descriptor)
+
+    def discard(self) -> None:
+        with self.lock:
+            self.seal()
+            self.written()
+
+    def _file(self) -> tuple[Path, int]:
+        if self._pid != os.getpid():  # a forked worker: its parent's files are not its own
+            self._pid, self._current, self._sealed = os.getpid(), None, []
+        if self._current is None:
+            _private_folder(self.folder)
+            # Numbered across every spool of the process: two call logs on one folder (two apps in
+            # one process) must never open, truncate and lock each other's file.
+            path = self.folder / f"{os.getpid()}-{next(_SPOOL_FILE_NUMBERS)}.spool"
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_TRUNC, 0o600)
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            self._current = (path, descriptor)
+        return self._current
+
+    def _parse(self, line: bytes) -> tuple[Table, dict] | None:
+        try:
+            name, row = json.loads(line)
+            table = self.TABLES[name]
+        except (ValueError, KeyError, TypeError):  # the last line of a process killed mid-write
+            return None
+        for column in table.columns:
+            if isinstance(column.type, DateTime) and isinstance(row.get(column.name), str):
+                row[column.name] = datetime.fromisoformat(row[column.name])
+        return table, row
+
+    _complained = False
+
+    def _complain(self, exc: OSError) -> None:
+        if not Spool._complained:
+            Spool._complained = True
+            logger.error("call log: no spool file in %s (%s): until there is one, a killed process loses the "
+                         "steps it holds", quoted(self.folder), _short(exc))
+
+
+def _iso(value):
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} in a call log row")
+
+
+_SPOOL_LINE = json.JSONEncoder(default=_iso, separators=(",", ":"))
+_SPOOL_FILE_NUMBERS = itertools.count(1)
+
+
+def _remove(path: Path, descriptor: int) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    os.close(descriptor)
+
+
+def _private_folder(folder: Path) -> None:
+    if not folder.is_dir():
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder.chmod(0o700)
+
+
 class CallLog:
     """One process's connection to the log, and the rows it holds until the database takes them.
     The engine is made, and the database migrated, on first use."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, spool: Path | None = None):
         self.url = url
         self._engine: Engine | None = None
         self._lock = threading.Lock()
         self._buffer: deque[tuple[Table, dict]] = deque()
+        # Every held row is also in a spool file (see Spool): a killed process loses none.
+        self._spool = Spool(spool) if spool is not None else None
         self._flushing = threading.Lock()
         self._failing = False
         self._dropped = 0  # steps not kept, not yet counted in the database
         self._dropped_since: datetime | None = None
+        self._storing = 0  # rows taken from the buffer by a write still under way
+        # Languages chosen on this process and not yet written: newer than the database's.
+        self._languages_held: dict[str, dict] = {}
         _logs.add(self)
 
     def engine(self) -> Engine:
@@ -135,77 +310,149 @@ class CallLog:
 
     def remember_language(self, row: dict) -> None:
         """Hold a returning caller's language: {caller_hash, lang, time_utc} (language_memory.py)."""
+        self._languages_held[row["caller_hash"]] = row
         self._hold(caller_languages, row)
 
     def recall_language(self, caller_hash: str, since: datetime) -> str | None:
-        """The language the caller of ``caller_hash`` chose last, if since ``since``; raises if the
-        database cannot answer."""
-        query = select(caller_languages.c.lang).where(caller_languages.c.caller_hash == caller_hash,
-                                                      caller_languages.c.time_utc >= to_utc(since))
-        with self.engine().connect() as connection:
-            return connection.execute(query).scalar()
+        """The language the caller of ``caller_hash`` chose last, if since ``since``: the later of
+        the database's row and a choice this process holds, not yet written. Raises DatabaseLate
+        after WEBHOOK_BUDGET_SECONDS, or what the database raised: never a guess from a cache,
+        which another worker or host may have made wrong."""
+        query = (select(caller_languages.c.lang, caller_languages.c.time_utc)
+                 .where(caller_languages.c.caller_hash == caller_hash))
+
+        def look_up() -> Row | None:
+            with self.engine().connect() as connection:
+                return connection.execute(query).first()
+
+        stored = read_within_budget(look_up)
+        held = self._languages_held.get(caller_hash)
+        choices = [(row["time_utc"], 1, row["lang"]) for row in [held] if row is not None]
+        choices += [(stored.time_utc, 0, stored.lang)] if stored is not None else []
+        # The latest choice; on equal times the held one, which the database has not seen yet.
+        latest = max(choices, default=None)
+        return latest[2] if latest is not None and latest[0] >= to_utc(since) else None
 
     def _hold(self, table: Table, row: dict) -> None:
         # Voicemails are few and matter most: always held.
-        if len(self._buffer) >= MAX_BUFFERED and table is call_steps:
+        if len(self._buffer) + self._storing >= MAX_BUFFERED and table is call_steps:
             if not self._dropped:
                 self._dropped_since = row["time_utc"]
                 logger.error("call log: the database has been away too long; %d steps are held in memory "
                              "and no more are kept (counted in the report) until it is back", len(self._buffer))
             self._dropped += 1
             return
-        self._buffer.append((table, row))
+        if self._spool is None:
+            self._buffer.append((table, row))
+        else:
+            with self._spool.lock:  # the buffer and the spool file in the same order
+                self._buffer.append((table, row))
+                self._spool.add(table, row)
         _wake_writer()
 
     @property
     def held(self) -> int:
         return len(self._buffer)
 
-    def flush(self) -> bool:
-        """Write what is held, oldest first; True when all of it is in the database. Never raises."""
-        with self._flushing:
-            while self._buffer or self._dropped:
-                batch = [self._buffer.popleft() for _ in range(min(BATCH_ROWS, len(self._buffer)))]
-                dropped = self._dropped
-                try:
-                    self._store(batch, dropped)
-                except Exception as exc:  # locked, read-only, down: keep the rows, try again later
-                    self._buffer.extendleft(reversed(batch))
-                    self._reconnect()
-                    if not self._failing:
-                        self._failing = True
-                        logger.error("call log: cannot write (%s); calls go on, their steps are held in memory "
-                                     "and written when the database is back", _short(exc))
-                    return False
-                self._dropped -= dropped
-            if self._failing:
-                self._failing = False
-                logger.warning("call log: writing again; every step held meanwhile is written")
-            return True
+    def flush(self, timeout: float | None = None) -> bool:
+        """Write what is held, oldest first; True when all of it is in the database. Never raises.
+        ``timeout``: give up after that long if another flush is stuck on a hung database."""
+        if not self._flushing.acquire(timeout=-1 if timeout is None else timeout):
+            return False
+        try:
+            return self._flush()
+        finally:
+            self._flushing.release()
+
+    def _flush(self) -> bool:
+        # The rows held now, and the spool files that hold them; later ones are the next flush's.
+        if self._spool is not None:
+            with self._spool.lock:
+                left = len(self._buffer)
+                self._spool.seal()
+        else:
+            left = len(self._buffer)
+        written = 0
+        while left or self._dropped:
+            batch = [self._buffer.popleft() for _ in range(min(BATCH_ROWS, left))]
+            dropped = self._dropped
+            try:
+                self._storing = len(batch)
+                self._store(batch, dropped)
+            except Exception as exc:  # locked, read-only, down: keep the rows, try again later
+                self._buffer.extendleft(reversed(batch))
+                self._storing = 0
+                if self._spool is not None and written:  # the sealed files also hold rows now written
+                    with self._spool.lock:
+                        self._spool.rewrite(list(self._buffer)[:left])
+                self._reconnect()
+                if not self._failing:
+                    self._failing = True
+                    logger.error("call log: cannot write (%s); calls go on, their steps are held in memory "
+                                 "and written when the database is back", _short(exc))
+                return False
+            self._storing = 0
+            self._dropped -= dropped
+            left -= len(batch)
+            written += len(batch)
+        if self._spool is not None:
+            self._spool.written()
+        if self._failing:
+            self._failing = False
+            logger.warning("call log: writing again; every step held meanwhile is written")
+        return True
 
     def _store(self, batch: list[tuple[Table, dict]], dropped: int) -> None:
         steps = [_fit(row) for table, row in batch if table is call_steps]
-        messages = [row for table, row in batch if table is voicemails]
-        languages = [_fit(row, caller_languages) for table, row in batch if table is caller_languages]
+        messages = [_fit(row, voicemails) for table, row in batch if table is voicemails]
+        held_languages = [row for table, row in batch if table is caller_languages]
+        # One row per caller, the batch's last; PostgreSQL refuses to update a row twice in one statement.
+        languages = list({row["caller_hash"]: _fit(row, caller_languages) for row in held_languages}.values())
         with self.engine().begin() as connection:
             if steps:
                 connection.execute(call_steps.insert(), steps)
             insert = _insert_if_new(connection)
-            for language in languages:  # the latest choice wins
-                statement = insert(caller_languages).values(language)
+            if languages:  # one statement for the batch; a later choice is never overwritten by an earlier one
+                statement = insert(caller_languages)
                 connection.execute(statement.on_conflict_do_update(
                     index_elements=["caller_hash"],
-                    set_={"lang": statement.excluded.lang, "time_utc": statement.excluded.time_utc}))
-            for message in messages:
+                    set_={"lang": statement.excluded.lang, "time_utc": statement.excluded.time_utc},
+                    where=caller_languages.c.time_utc <= statement.excluded.time_utc), languages)
+            if messages:
                 # A replayed callback finds its voicemail, and its e-mail, already there.
-                message = _fit(message, voicemails)
-                connection.execute(insert(voicemails).values(message)
-                                   .on_conflict_do_nothing(index_elements=["recording_sid"]))
-                connection.execute(insert(voicemail_emails).values(
-                    recording_sid=message["recording_sid"], next_attempt_utc=message["time_utc"])
-                    .on_conflict_do_nothing(index_elements=["recording_sid"]))
+                connection.execute(insert(voicemails).on_conflict_do_nothing(index_elements=["recording_sid"]),
+                                   messages)
+                connection.execute(insert(voicemail_emails).on_conflict_do_nothing(index_elements=["recording_sid"]),
+                                   [{"recording_sid": message["recording_sid"], "next_attempt_utc": message["time_utc"]}
+                                    for message in messages])
             if dropped:
                 connection.execute(dropped_steps.insert(), {"time_utc": self._dropped_since, "steps": dropped})
+        for row in held_languages:  # in the database now
+            if self._languages_held.get(row["caller_hash"]) is row:
+                del self._languages_held[row["caller_hash"]]
+
+    def recover(self) -> int:
+        """Hold again what processes that died (kill -9, out of memory) left in their spool files;
+        the number of rows."""
+        if self._spool is None:
+            return 0
+        count = 0
+        for rows in self._spool.orphans():
+            with self._spool.lock:
+                for table, row in rows:
+                    self._buffer.append((table, row))
+                    self._spool.add(table, row)
+                self._spool.sync()
+            count += len(rows)
+        if count:
+            logger.warning("call log: %d steps left by a process that was killed are written now", count)
+            _wake_writer()
+        return count
+
+    def discard_spool(self) -> None:
+        """Forget this process's spool files (tests: a log whose test ended)."""
+        if self._spool is not None:
+            self._spool.discard()
 
     def _reconnect(self) -> None:
         """A connection that failed may stay broken (a SQLite file opened read-only, a server
@@ -223,9 +470,10 @@ class CallLog:
             return list(connection.execute(query))
 
     def messages(self, since: datetime | None = None) -> list[Row]:
-        """Voicemails in time order, each with when its e-mail was sent (or None)."""
+        """Voicemails in time order, each with when its e-mail was sent (or None), and why its last
+        try failed."""
         self.flush()
-        query = (select(voicemails, voicemail_emails.c.sent_utc)
+        query = (select(voicemails, voicemail_emails.c.sent_utc, voicemail_emails.c.last_error)
                  .join(voicemail_emails, voicemail_emails.c.recording_sid == voicemails.c.recording_sid,
                        isouter=True)
                  .order_by(voicemails.c.time_utc, voicemails.c.recording_sid))
@@ -286,6 +534,10 @@ def _wake_writer() -> None:
 
 
 def _write_in_background() -> None:
+    try:
+        recover()
+    except Exception:
+        logger.exception("call log: cannot read the spool files of killed processes")
     while True:
         _pending.wait()
         time.sleep(FLUSH_SECONDS)  # the steps of the next FLUSH_SECONDS go in the same transaction
@@ -297,26 +549,98 @@ def _write_in_background() -> None:
 
 def forget() -> None:
     """Hold nothing more for the logs made so far (tests: the apps of a test that ended)."""
+    for log in list(_logs):
+        log.discard_spool()
     _logs.clear()
 
 
-@atexit.register
-def flush() -> bool:
+def recover() -> int:
+    """Every log's orphaned spool files, held again (gunicorn's post_worker_init, the writer's start)."""
+    return sum(log.recover() for log in list(_logs))
+
+
+def flush(timeout: float | None = None) -> bool:
     """Write every row this process holds now (the writer does this every FLUSH_SECONDS; also at
     exit). False if the database did not take them all: they are still held."""
     written = True
     for log in list(_logs):
-        written &= log.flush()
+        written &= log.flush(timeout)
     return written
+
+
+@atexit.register
+def flush_at_exit() -> bool:
+    return flush(EXIT_FLUSH_SECONDS)
+
+
+# -- the readers: what a webhook asks the database, within its budget ----------------------
+
+
+class DatabaseLate(Exception):
+    """The database did not answer within the webhook's budget."""
+
+
+_jobs: queue.SimpleQueue = queue.SimpleQueue()
+_free_readers = threading.Semaphore(0)
+_readers_pid: int | None = None
+_readers_starting = threading.Lock()
+
+
+def read_within_budget(look_up, budget: float | None = None):
+    """``look_up()``'s result if one of this process's reader threads gets it within ``budget``
+    (default WEBHOOK_BUDGET_SECONDS); raises DatabaseLate otherwise, at once if every reader is
+    still busy with an earlier look-up, or what ``look_up`` raised. A late look-up goes on in its
+    thread (bounded by the connection's own timeouts) and its answer is dropped."""
+    budget = WEBHOOK_BUDGET_SECONDS if budget is None else budget
+    _start_readers()
+    if not _free_readers.acquire(blocking=False):
+        raise DatabaseLate(f"all {READERS} readers are still waiting for the database")
+    answered, box = threading.Event(), []
+    _jobs.put((look_up, box, answered))
+    if not answered.wait(budget):
+        raise DatabaseLate(f"no answer within {budget * 1000:.0f} ms")
+    if isinstance(box[0], BaseException):
+        raise box[0]
+    return box[0]
+
+
+def prepare_readers() -> None:
+    """Start this process's readers and let each open its connection, without waiting: a new
+    worker's first look-up would otherwise pay for connecting (gunicorn's post_worker_init)."""
+    _start_readers()
+    for log in list(_logs):
+        if _free_readers.acquire(blocking=False):
+            _jobs.put((lambda log=log: log.engine().connect().close(), [], threading.Event()))
+
+
+def _start_readers() -> None:
+    global _free_readers, _jobs, _readers_pid
+    if _readers_pid == os.getpid():
+        return
+    with _readers_starting:  # threads do not survive gunicorn's fork: each worker starts its own
+        if _readers_pid != os.getpid():
+            _jobs, _free_readers = queue.SimpleQueue(), threading.Semaphore(READERS)
+            for number in range(READERS):
+                threading.Thread(target=_read, args=(_jobs, _free_readers), name=f"call log reader {number + 1}",
+                                 daemon=True).start()
+            _readers_pid = os.getpid()
+
+
+def _read(jobs: queue.SimpleQueue, free: threading.Semaphore) -> None:
+    while True:
+        look_up, box, answered = jobs.get()
+        try:
+            box.append(look_up())
+        except Exception as exc:
+            box.append(exc)
+        answered.set()
+        free.release()
 
 
 def _create_engine(url: str) -> Engine:
     url = make_url(url)
     if url.get_backend_name() != "sqlite":
-        return create_engine(url, pool_timeout=POSTGRES_CONNECT_SECONDS, connect_args={
-            "connect_timeout": POSTGRES_CONNECT_SECONDS,
-            "options": f"-c statement_timeout={POSTGRES_STATEMENT_MS}",
-        })
+        return create_engine(url, pool_timeout=POSTGRES_CONNECT_SECONDS, connect_args=postgres_timeouts())
     schema.private_sqlite_file(url.database)
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
 
@@ -327,6 +651,18 @@ def _create_engine(url: str) -> Engine:
         connection.execute("PRAGMA synchronous=NORMAL")
 
     return engine
+
+
+def postgres_timeouts() -> dict:
+    """libpq's parameters that bound every wait of a connection: connecting, a statement, a lock,
+    an idle transaction, and a TCP peer that stopped answering."""
+    return {
+        "connect_timeout": POSTGRES_CONNECT_SECONDS,
+        "options": f"-c statement_timeout={POSTGRES_STATEMENT_MS} -c lock_timeout={POSTGRES_LOCK_MS} "
+                   f"-c idle_in_transaction_session_timeout={POSTGRES_IDLE_IN_TRANSACTION_MS}",
+        "keepalives": 1, "keepalives_idle": POSTGRES_TCP_SECONDS, "keepalives_interval": 1,
+        "keepalives_count": 2, "tcp_user_timeout": POSTGRES_TCP_SECONDS * 1000,
+    }
 
 
 def _fit(row: dict, table: Table = call_steps) -> dict:
@@ -356,15 +692,36 @@ def to_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None)
 
 
+# What Twilio puts in From when the caller's number is withheld (anonymous, restricted, blocked,
+# unknown, unavailable): shared by every such caller, so never anyone's number.
+WITHHELD_NUMBERS = {"+266696687", "+7378742833", "+2562533", "+8656696", "+86282452253"}
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+
+
 def caller_hash(number: str | None, key: str) -> str | None:
-    """The caller's number as a keyed hash, or nothing without a key or a number."""
-    if not key or not number:
+    """The caller's number as a keyed hash; nothing without a key, or for a number that is not one
+    caller's (withheld, empty, not E.164): such callers are never remembered or counted as one."""
+    number = (number or "").strip()
+    if not key or not E164.fullmatch(number) or number in WITHHELD_NUMBERS:
         return None
-    return hmac.new(key.encode(), number.strip().encode(), hashlib.sha256).hexdigest()
+    return hmac.new(key.encode(), number.encode(), hashlib.sha256).hexdigest()
 
 
 def database_url(app: Flask) -> str:
     return with_driver(app.config["DATABASE_URL"] or f"sqlite:///{Path(app.instance_path) / 'calls.sqlite3'}")
+
+
+def spool_folder(app: Flask, url: str) -> Path | None:
+    """Where the processes writing to ``url`` keep their spool files: next to a SQLite file, or in
+    the instance folder, one folder per database (a spool is replayed into its own database only)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return None
+        return Path(database).with_name(Path(database).name + "-spool")
+    name = hashlib.sha256(parsed.render_as_string(hide_password=True).encode()).hexdigest()[:16]
+    return Path(app.instance_path) / "call-log-spool" / name
 
 
 def with_driver(url: str) -> str:
@@ -383,7 +740,7 @@ def _set_up(state) -> None:
         raise SettingsError(f"CALLER_HASH_KEY is {len(key)} characters, too short to protect caller numbers "
                            f"(at least {MIN_HASH_KEY_LENGTH}); make one with: {MAKE_A_KEY}")
     url = database_url(state.app)
-    state.app.extensions["ivr.calllog"] = CallLog(url)
+    state.app.extensions["ivr.calllog"] = CallLog(url, spool_folder(state.app, url))
     try:
         schema.upgrade(url)
     except Exception as exc:  # the line still answers; the first write tries again

@@ -4,18 +4,20 @@ With CALLER_HASH_KEY set, the language a caller chooses is kept for REMEMBERED_D
 log's database (table caller_languages), by the same keyed hash of their number the call log
 uses, never the number; every worker and host sharing the database shares it. ``purge`` deletes
 it with the rest of the log. Without the key nothing is remembered and every caller hears the
-language menu.
+language menu; so does a caller whose number is withheld or not a phone number
+(calllog.caller_hash): such callers are nobody in particular.
 
-The look-up happens once a call, at /voice, and must cost the caller nothing: each process keeps
-what it looked up for CACHE_SECONDS (a caller who changes language on another worker is greeted
-in the new one at the latest that much later), and after the database failed it is not asked
-again for RETRY_SECONDS: the caller gets the normal opening, never an error or a wait.
+The look-up happens once a call, at /voice, and is always right or absent, never stale: the
+database is asked every time (one primary-key read), and a choice this process made that the
+writer has not stored yet wins if it is later. Nothing else is kept in the process, so no
+worker or host can contradict what the caller chose last on another. The read waits at most
+calllog.WEBHOOK_BUDGET_SECONDS (50 ms): later, or when the database fails, the caller hears the
+normal opening, never an error, a wait or a guess.
 """
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from datetime import timedelta
 
 from flask import Blueprint, current_app, g, request
@@ -27,52 +29,37 @@ bp = Blueprint("language_memory", __name__)
 logger = logging.getLogger("ivr.language_memory")
 
 REMEMBERED_DAYS = 90
-CACHE_SECONDS = 60
-CACHE_SIZE = 10_000
-RETRY_SECONDS = 30
 
 
 class Memory:
-    """One process's cache in front of the database."""
+    """Logs a failing database once, and once when it answers again."""
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._cache: dict[str, tuple[str | None, float]] = {}
-        self._failed_at: float | None = None
+        self._failing = False
 
     def recall(self, log, caller: str, now) -> str | None:
-        moment = time.monotonic()
-        with self._lock:
-            cached = self._cache.get(caller)
-            if cached and cached[1] > moment:
-                return cached[0]
-            if self._failed_at is not None and moment - self._failed_at < RETRY_SECONDS:
-                return None
+        from .calllog import DatabaseLate
+
         try:
             lang = log.recall_language(caller, now - timedelta(days=REMEMBERED_DAYS))
-        except Exception as exc:  # locked, gone, unreachable: the normal opening
+        except Exception as exc:  # late, locked, gone, unreachable: the normal opening
             with self._lock:
-                if self._failed_at is None:
+                if not self._failing:
+                    self._failing = True
+                    reason = str(exc) if isinstance(exc, DatabaseLate) else type(exc).__name__
                     logger.error("language memory: cannot read the database (%s); callers hear the language "
-                                 "menu until it is back", type(exc).__name__)
-                self._failed_at = moment
+                                 "menu until it answers", reason)
             return None
-        with self._lock:
-            if self._failed_at is not None:
-                logger.warning("language memory: reading the database again")
-            self._failed_at = None
-            self._keep(caller, flow.parse_lang(lang), moment)
+        if self._failing:
+            with self._lock:
+                if self._failing:
+                    self._failing = False
+                    logger.warning("language memory: reading the database again")
         return flow.parse_lang(lang)
 
     def remember(self, log, caller: str, lang: str, now) -> None:
-        with self._lock:
-            self._keep(caller, lang, time.monotonic())
         log.remember_language({"caller_hash": caller, "lang": lang, "time_utc": now})
-
-    def _keep(self, caller: str, lang: str | None, moment: float) -> None:
-        if len(self._cache) >= CACHE_SIZE:
-            self._cache.clear()
-        self._cache[caller] = (lang, moment + CACHE_SECONDS)
 
 
 @bp.record_once

@@ -62,7 +62,8 @@ def _log_webhook(response):
     # A simulated call (make simulate, /preview) is not a call: its transcript stays clean.
     if request.method == "POST" and not request.environ.get(SIMULATED_CALL) and webhook_log.isEnabledFor(logging.INFO):
         line = json.dumps({
-            "call": request.form.get("CallSid", "")[:64],
+            # A refused request's CallSid is whatever its sender wrote: not repeated as a call's.
+            "call": request.form.get("CallSid", "")[:64] if response.status_code != 403 else None,
             "endpoint": request.endpoint,
             "at": (request.view_args or {}).get("at"),
             "lang": flow.parse_lang(request.args.get("lang")),
@@ -90,16 +91,17 @@ def healthz():
         current_app.logger.exception("health check failed: the scripts cannot be read")
         return jsonify(status="scripts unreadable"), 503
     # The version new calls hear, as the reload log line names it: on-call can see an edit went live.
-    # A rejected edit is no outage (the last good version speaks), so it stays a 200.
-    store = current_app.extensions["ivr.scripts"]
-    scripts = {"scripts": store.state, "rejected": store.rejected} if store.rejected else {"scripts": store.state}
+    # A rejected edit is no outage (the last good version speaks), so it stays a 200. Its messages
+    # (staff's words, file paths) are for the log and `check`, not for anyone who asks.
+    state = current_app.extensions["ivr.scripts"].state
     return jsonify(status="ok", prompts=len(prompts), languages=list(LANGUAGES),
-                   script_version=g.ivr_script_version, **scripts)
+                   script_version=g.ivr_script_version, scripts=state)
 
 
 @bp.before_request
 def _check_signature():
-    if request.method == "POST":
+    # /healthz is the only unsigned address here; OPTIONS /fallback is no exception.
+    if request.method not in ("GET", "HEAD"):
         return signatures.check_signature()
 
 

@@ -101,6 +101,8 @@ def summarise(rows, zone: ZoneInfo, since: datetime | None, topics: list[str], m
             "recording_sid": message.recording_sid,
             "url": message.recording_url,
             "emailed_at": f"{_local(message.sent_utc, zone):%Y-%m-%d %H:%M}" if message.sent_utc else None,
+            **({"not_sent_because": message.last_error}
+               if not message.sent_utc and getattr(message, "last_error", None) else {}),
         } for message in messages],
         "steps_not_logged": steps_not_logged,
         "questions": [{"entry": entry, "asked": count} for entry, count in sorted(
@@ -166,7 +168,9 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
 
 
 def _emailed(message: dict) -> str:
-    return f"e-mailed at {message['emailed_at']}" if message["emailed_at"] else "waiting"
+    if message["emailed_at"]:
+        return f"e-mailed at {message['emailed_at']}"
+    return f"not sent yet ({message['not_sent_because']})" if message.get("not_sent_because") else "waiting"
 
 
 def _duration(seconds: int) -> str:

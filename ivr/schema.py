@@ -185,8 +185,12 @@ def _migration_engine(url: str) -> Engine:
             connection.execute("PRAGMA journal_mode=WAL")
 
         return engine
+    # Every wait bounded, as on the call log's connections (calllog.postgres_timeouts), but long
+    # enough for another process's migration.
+    wait_ms = MIGRATION_WAIT_SECONDS * 1000
     return create_engine(parsed, connect_args={
-        "connect_timeout": 5, "options": f"-c lock_timeout={MIGRATION_WAIT_SECONDS * 1000}"})
+        "connect_timeout": 5, "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 1, "keepalives_count": 2,
+        "options": f"-c lock_timeout={wait_ms} -c statement_timeout={wait_ms}"})
 
 
 def private_sqlite_file(database: str | None) -> None:

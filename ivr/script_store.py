@@ -208,7 +208,8 @@ class ScriptStore:
             if not folder.is_dir():
                 making = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=self.last_good_dir))
                 for path in self.menus_dir.glob("*.yaml"):
-                    shutil.copy2(path, making / path.name)
+                    shutil.copyfile(path, making / path.name)
+                    (making / path.name).chmod(0o600)
                 if self._contents_hash(making) != version:  # the files changed since they were checked
                     shutil.rmtree(making, ignore_errors=True)
                     return
@@ -218,6 +219,7 @@ class ScriptStore:
                     shutil.rmtree(making, ignore_errors=True)
             name = self.last_good_dir / f".{KEPT_NAME}-{os.getpid()}"
             name.write_text(version + "\n", encoding="utf-8")
+            name.chmod(0o600)
             os.replace(name, self.last_good_dir / KEPT_NAME)
             for old in self.last_good_dir.iterdir():
                 if old.is_dir() and old.name != version and VERSION.fullmatch(old.name):

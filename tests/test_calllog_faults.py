@@ -6,6 +6,12 @@ Runs on SQLite; `make test-postgres` runs it again on a real PostgreSQL.
 """
 import contextlib
 import json
+import signal
+import stat
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, event, func, select
@@ -161,3 +167,82 @@ def test_the_call_never_waits_for_the_database(app, log, monkeypatch):
         finally:
             event.remove(log.engine(), "before_cursor_execute", count)
     assert used == [] and log.held == 10
+
+
+# -- a process killed during an outage (issue 19) -----------------------------------------------
+
+KILLED_DURING_AN_OUTAGE = """
+import os, signal, sys
+sys.path.insert(0, {tests!r})
+from conftest import OPEN_HOURS, Call, signed_post
+from ivr import calllog, create_app
+calllog.FLUSH_SECONDS = calllog.RETRY_SECONDS = 0  # the writer tries all the time, and fails
+app = create_app({{**{config!r}, "CLOCK": lambda: OPEN_HOURS}})
+client = app.test_client()
+for i in range({calls}):
+    call = Call(client)
+    call.post("/voice", {{"CallSid": f"CA{{i}}"}})
+    call.post(call.heard.gather.get("action"), {{"CallSid": f"CA{{i}}", "Digits": "2"}})
+    call.post(call.heard.gather.get("action"), {{"CallSid": f"CA{{i}}", "Digits": "1"}})
+response = signed_post(client, "/ivr/voicemail/saved?lang=es", {{
+    "CallSid": "CA-vm", "RecordingSid": "RE-killed", "RecordingUrl": "https://api.twilio.com/rec/RE-killed",
+    "RecordingStatus": "completed", "RecordingDuration": "30"}})
+assert calllog.flush() is False and app.extensions["ivr.calllog"].held == {calls} * 4 + 1  # and languages
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_kill_9_during_an_outage_loses_nothing(config, tmp_path):
+    """Issue 19: a worker killed while the database was away lost its whole buffer (328 rows)."""
+    database = tmp_path / "calls.sqlite3"
+    config.update(DATABASE_URL=f"sqlite:///{database}", CALLER_HASH_KEY="x" * 32)
+    del config["CLOCK"]  # a function cannot be written into the program: it sets its own
+    database.mkdir()  # the outage: SQLite cannot open a folder
+    program = KILLED_DURING_AN_OUTAGE.format(tests=str(Path(__file__).parent), config=config, calls=100)
+    killed = subprocess.run([sys.executable, "-c", program], cwd=Path(__file__).parent.parent,
+                            capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    spool = tmp_path / "calls.sqlite3-spool"
+    files = list(spool.iterdir())
+    assert files and stat.S_IMODE(spool.stat().st_mode) == 0o700
+    assert all(stat.S_IMODE(file.stat().st_mode) == 0o600 for file in files)
+    database.rmdir()  # the database is back; a new worker starts
+    app = create_app({**config, "CLOCK": lambda: datetime(2026, 11, 2, 16)})
+    log = app.extensions["ivr.calllog"]
+    assert log.recover() == 100 * 3 + 1 + 100  # every step, the voicemail and 100 languages
+    assert calllog.flush()
+    assert len(log.rows()) == 300 and [m.recording_sid for m in log.messages()] == ["RE-killed"]
+    assert list(spool.iterdir()) == []  # written: nothing to replay twice
+    assert log.recover() == 0
+
+
+def test_a_live_process_spool_is_not_replayed_and_a_written_one_is_gone(app, log, config):
+    with database_fault("down", log):
+        sent = calls(app, 3)
+        assert not calllog.flush()
+        other = create_app(config).extensions["ivr.calllog"]
+        assert other.recover() == 0  # the first process is alive: its rows are its own
+    assert calllog.flush() and len(log.rows()) == sent
+    assert other.recover() == 0
+
+
+def test_rows_written_before_a_failure_are_not_replayed_again(app, log, config, monkeypatch):
+    monkeypatch.setattr(calllog, "BATCH_ROWS", 4)
+    monkeypatch.setattr(calllog, "_wake_writer", lambda: None)
+    sent = calls(app, 4)  # 12 rows: three batches
+    stores, store = [], calllog.CallLog._store
+
+    def fail_the_second(self, batch, dropped):
+        stores.append(len(batch))
+        if len(stores) == 2:
+            raise OSError("the database went away")
+        store(self, batch, dropped)
+
+    monkeypatch.setattr(calllog.CallLog, "_store", fail_the_second)
+    assert not log.flush()
+    monkeypatch.undo()
+    # What the spool holds now is what is not written yet, and nothing else.
+    spool = log._spool
+    rows = [row for path, _ in spool._sealed for row in map(spool._parse, path.read_bytes().splitlines())]
+    assert len(rows) == sent - 4
+    assert log.flush() and len(log.rows()) == sent

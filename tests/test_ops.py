@@ -88,9 +88,10 @@ def test_one_json_line_per_webhook_with_call_step_language_status_and_latency(ca
     assert all(e["call"] == CALL_SID and e["status"] == 200 and e["ms"] >= 0 for e in entries)
 
 
-def test_rejected_requests_are_logged_too(client, log_lines):
+def test_rejected_requests_are_logged_too_without_their_unverified_call_sid(client, log_lines):
     assert client.post("/voice", data={"CallSid": CALL_SID}).status_code == 403
     assert json.loads(log_lines[0])["status"] == 403
+    assert json.loads(log_lines[0])["call"] is None and CALL_SID not in "".join(log_lines)
 
 
 def test_the_callers_number_never_reaches_any_log(call, caplog, log_lines, monkeypatch):
@@ -136,6 +137,9 @@ def test_fallback_without_a_known_language_apologises_in_both(call):
 
 def test_fallback_is_signed_like_every_webhook(client):
     assert client.post("/fallback", data={"CallSid": CALL_SID}).status_code == 403
+    assert client.options("/fallback").status_code == 403
+    assert client.options("/voice").status_code == 403
+    assert client.get("/healthz").status_code == 200
 
 
 def test_fallback_that_fails_itself_still_speaks_and_ends_the_call(call, monkeypatch):

@@ -39,4 +39,6 @@ as_owner "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -o "-k $DIR -c lis
 echo "PostgreSQL $("$BIN/postgres" --version | awk '{print $3}') running in $DIR"
 
 export TEST_DATABASE_URL="postgresql://postgres@/postgres?host=$DIR"
+# Tests that pause the server (SIGSTOP) find its processes through the data folder.
+export TEST_POSTGRES_DATA="$DIR/data"
 "$@"

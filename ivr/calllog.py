@@ -66,7 +66,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import SettingsError, asking, flow, report, schema, signatures, views
 from .guard import quoted
-from .schema import caller_languages, call_steps, dropped_steps, voicemail_emails, voicemails
+from .schema import OUTBOXES, caller_languages, call_steps, dropped_steps, voicemail_emails, voicemails
 from .simulator import SIMULATED_CALL
 
 logger = logging.getLogger(__name__)
@@ -135,6 +135,11 @@ class CallLog:
         """Hold a returning caller's language: {caller_hash, lang, time_utc} (language_memory.py)."""
         self._hold(caller_languages, row)
 
+    def add_to_outbox(self, table: Table, row: dict) -> None:
+        """Hold a row of an outbox (schema.OUTBOXES: a text message, a call-back request), written
+        once per its unique key however often it is held; always held, like voicemails."""
+        self._hold(table, row)
+
     def recall_language(self, caller_hash: str, since: datetime) -> str | None:
         """The language the caller of ``caller_hash`` chose last, if since ``since``; raises if the
         database cannot answer."""
@@ -202,6 +207,10 @@ class CallLog:
                 connection.execute(insert(voicemail_emails).values(
                     recording_sid=message["recording_sid"], next_attempt_utc=message["time_utc"])
                     .on_conflict_do_nothing(index_elements=["recording_sid"]))
+            for table, row in batch:
+                if table in OUTBOXES:  # a second request for the same thing is not a second row
+                    connection.execute(insert(table).values(_fit(row, table))
+                                       .on_conflict_do_nothing(index_elements=OUTBOXES[table]))
             if dropped:
                 connection.execute(dropped_steps.insert(), {"time_utc": self._dropped_since, "steps": dropped})
 
@@ -245,7 +254,7 @@ class CallLog:
         cutoff = to_utc(before)
         with self.engine().connect() as connection:
             return sum(connection.execute(select(func.count()).select_from(table).where(table.c.time_utc < cutoff))
-                       .scalar_one() for table in (voicemails, call_steps, caller_languages))
+                       .scalar_one() for table in (voicemails, call_steps, caller_languages, *OUTBOXES))
 
     def purge(self, before: datetime) -> int:
         self.flush()
@@ -256,6 +265,8 @@ class CallLog:
                 select(voicemails.c.recording_sid).where(voicemails.c.time_utc < cutoff))))
             deleted = connection.execute(delete(voicemails).where(voicemails.c.time_utc < cutoff)).rowcount
             deleted += connection.execute(delete(caller_languages).where(caller_languages.c.time_utc < cutoff)).rowcount
+            for table in OUTBOXES:  # text messages; call-back requests also go after 30 days (callbacks.py)
+                deleted += connection.execute(delete(table).where(table.c.time_utc < cutoff)).rowcount
             return deleted + connection.execute(delete(call_steps).where(call_steps.c.time_utc < cutoff)).rowcount
 
 

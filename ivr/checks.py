@@ -9,6 +9,7 @@ import re
 import unicodedata
 from datetime import UTC, datetime, timedelta
 
+from . import texts
 from .questions import NOT_ANSWERED, fold
 from .script import (ACTION_KEYS, AGAIN, BACK_KEY, CLINIC, CLINIC_KEY, KEYPAD, LANGUAGE_MENU, LANGUAGE_NAMES,
                      LANGUAGES, MAX_OPTIONS, SLOWER, SWITCH_KEY, VOICEMAIL, Menus, Opening, Prompts, QuestionPrompts,
@@ -338,7 +339,8 @@ def _check_spanish_is_spanish(report: Report, script: Script) -> None:
             kind, _, name = prompt_id.partition(".")
             loc = {"menu": ("menus", name), "summary": ("summaries", name, "es"),
                    "question": ("questions", "prompts", name, "es"),
-                   "answer": ("questions", "entries", name, "answer", "es")}.get(kind, ("prompts", prompt_id, "es"))
+                   "answer": ("questions", "entries", name, "answer", "es"),
+                   "phone": ("to_your_phone", "say", name, "es")}.get(kind, ("prompts", prompt_id, "es"))
             if loc == ("menus", LANGUAGE_MENU):
                 continue  # each line of the language menu is in its own language
             report(loc, f"the Spanish text says '{found.group()}', an English word: callers who chose "
@@ -391,6 +393,11 @@ def _check_questions(report: Report, script: Script) -> None:
                        "hear the emergency sentence, never this answer", warning=True)
 
 
+def _check_to_your_phone(report: Report, script: Script) -> None:
+    """texts.yaml: the text messages and what the line says about key 5 (ivr/texts.py)."""
+    texts.check(report, script, _ENGLISH_WORDS)
+
+
 def run_checks(report: Report, script: Script) -> None:
     """Every rule, errors and warnings, on a script that passed the schema."""
     _check_links(report, script)
@@ -399,5 +406,5 @@ def run_checks(report: Report, script: Script) -> None:
         return
     for check in (_check_key_facts, _check_spanish_is_spanish, _check_speech_hints, _check_reachable,
                   _check_mentioned_keys, _check_lengths, _check_time_to_information, _check_ambiguous_hints,
-                  _check_holidays_ahead, _check_questions):
+                  _check_holidays_ahead, _check_questions, _check_to_your_phone):
         check(report, script)

@@ -15,6 +15,8 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
                       model_validator)
 
 from .questions import QuestionIndex
+from .texts import Prompts as PhonePrompts
+from .texts import ToYourPhone
 
 LANGUAGES = ("en", "es")
 MAX_OPTIONS = 5
@@ -277,6 +279,8 @@ class Script(_Strict):
     key_facts: dict[str, KeyFacts] = Field(default_factory=dict)
     # Without questions.yaml the line offers keys and option words only.
     questions: Questions | None = None
+    # Key 5: texts of the summaries, call backs (ivr/menus/texts.yaml); without it, never offered.
+    to_your_phone: ToYourPhone | None = None
 
     # -- what a caller hears -------------------------------------------------
     def menu(self, menu_id: str) -> Menu:
@@ -305,6 +309,8 @@ class Script(_Strict):
             return getattr(getattr(self.questions.prompts, name), lang)
         if kind == "answer":
             return getattr(self.questions.entries[name].answer, lang)
+        if kind == "phone":
+            return self.to_your_phone.prompt(name, lang)
         if prompt_id in Opening.model_fields:
             return getattr(getattr(self.opening, prompt_id), lang)
         return getattr(getattr(self.prompts, prompt_id), lang)
@@ -332,6 +338,9 @@ class Script(_Strict):
             + [f"summary.{s}{SLOW_SUFFIX}" for s in self.summaries]
             + ([f"question.{p}" for p in QuestionPrompts.model_fields]
                + [f"answer.{e}" for e in self.questions.entries] if self.questions else [])
+            # The call-back question reads the caller's number: said by Twilio's voice, never recorded.
+            + ([f"phone.{p}" for p in PhonePrompts.model_fields if p != "call_back_confirm"]
+               if self.to_your_phone else [])
         )
 
 

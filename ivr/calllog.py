@@ -533,6 +533,10 @@ def report_command(since: datetime | None, output: str) -> None:
         raise click.ClickException(f"cannot read the call log: {_short(exc)}") from None
     summary = report.summarise(rows, zone, start, list(script.summaries), messages, not_logged,
                                 list(script.questions.entries) if script.questions else [])
+    try:  # key 5: texts sent and failed, open call-back requests
+        summary.update(report.to_your_phone(log.engine(), start and to_utc(start), zone))
+    except SQLAlchemyError as exc:
+        raise click.ClickException(f"cannot read the call log: {_short(exc)}") from None
     click.echo(report.render(summary, output), nl=False)
 
 

@@ -8,9 +8,9 @@ only one process can win), delivers it, and notes the outcome. A delivery that m
 (a number that has opted out) is noted as failed at once, and so is one still failing after the
 outbox's ``give_up`` time.
 
-Times: a pass is called with the time it starts (tests freeze it); every moment noted after it
-(a claim's expiry, when a row was sent) is that time plus what the pass has taken since, so a
-slow server cannot make a claim expire while its delivery is still going on.
+Times: a pass is called with the time it starts (tests freeze it), and retries are counted from
+it; a claim's expiry and when a row was sent are that time plus what the pass has taken since,
+so a slow server cannot make a claim expire while its delivery is still going on.
 
 Exactly once, with one limit no outbox avoids: a process that dies between the delivery being
 accepted and the database noting it delivers it again after CLAIM_SECONDS.
@@ -97,13 +97,13 @@ class Sender:
                 noted = self.deliver(row) or {}
             except Retry as exc:
                 at = moment()
-                if utc_naive(row.time_utc.replace(tzinfo=UTC)) + self.give_up <= at:
+                if row.time_utc + self.give_up <= at:
                     self._note(row, failed_utc=at, last_error=f"gave up: {exc}"[:300])
                     logger.error("%s %s: not delivered, gave up after %d tries (%s)",
                                  self.name, self._describe(row), row.attempts + 1, exc)
                     continue
                 wait = RETRY_SECONDS[min(row.attempts + 1, len(RETRY_SECONDS)) - 1]
-                self._note(row, next_attempt_utc=at + timedelta(seconds=wait), last_error=str(exc)[:300])
+                self._note(row, next_attempt_utc=started + timedelta(seconds=wait), last_error=str(exc)[:300])
                 if row.attempts == 0:
                     logger.error("%s %s: cannot deliver it yet (%s); trying again every minute at most",
                                  self.name, self._describe(row), exc)

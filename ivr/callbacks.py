@@ -26,14 +26,17 @@ from email.utils import format_datetime
 
 import click
 from cryptography.fernet import Fernet, InvalidToken
-from flask import Blueprint, Flask, current_app
+from flask import Blueprint, Flask, current_app, g
+from flask import request as webhook
 from sqlalchemy import delete, select
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import SettingsError, outbox, voicemail_email
+from . import SettingsError, offers, outbox, voicemail_email
+from .calllog import caller_hash
 from .schema import callback_requests
 from .script import LANGUAGE_NAMES
+from .simulator import SIMULATED_CALL
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +63,7 @@ def init_app(app: Flask) -> None:
     if app.config["CALLBACK_ENCRYPTION_KEY"]:
         fernet(app)  # a wrong key stops start-up, saying how to make one
     app.register_blueprint(bp)
+    app.extensions["ivr.call_back_open"] = lambda number: open_for_number(app, number)
     missing = missing_settings(app)
     if missing and app.config.get("SERVES_CALLS", True):
         app.logger.warning(NOT_CONFIGURED_WARNING.format(missing=", ".join(missing)))
@@ -91,13 +95,42 @@ def _engine(app: Flask):
 # -- what a webhook does -----------------------------------------------------------------
 
 
-def request(app: Flask, call_sid: str, number: str, lang: str, caller_hash: str, now: datetime) -> None:
+def request(app: Flask, call_sid: str, number: str, lang: str, hashed: str, now: datetime) -> None:
     """Ask the clinic to call ``number`` back; never waits for the database. A number that has an
     open request already keeps that one (the call log's writer adds nothing)."""
     at = outbox.utc_naive(now)
     app.extensions["ivr.calllog"].add_to_outbox(callback_requests, {
-        "caller_hash": caller_hash, "number_encrypted": fernet(app).encrypt(number.encode()).decode(),
+        "caller_hash": hashed, "number_encrypted": fernet(app).encrypt(number.encode()).decode(),
         "call_sid": call_sid, "lang": lang, "time_utc": at, "next_attempt_utc": at, "attempts": 0})
+
+
+def open_for_number(app: Flask, number: str | None) -> bool | None:
+    """For a webhook: whether this number has an open request, or None if the database does not
+    answer within outbox.WEBHOOK_READ_SECONDS (then a second request adds nothing anyway)."""
+    hashed = caller_hash(number, app.config["CALLER_HASH_KEY"])
+    if hashed is None:
+        return None
+    try:
+        return outbox.bounded(lambda: has_open_request(app, hashed))
+    except Exception as exc:
+        logger.warning("call backs: cannot look for an open request (%s)", type(exc).__name__)
+        return None
+
+
+@bp.after_app_request
+def keep_the_request(response):
+    """The caller confirmed: the request, held for the call log's writer. Nothing here may fail the call."""
+    step = g.get("ivr_step")
+    if isinstance(step, offers.CallBackTaken) and response.status_code == 200 \
+            and not webhook.environ.get(SIMULATED_CALL):
+        try:
+            app = current_app._get_current_object()
+            number = webhook.form.get("From", "")
+            request(app, webhook.form.get("CallSid", ""), number, step.lang,
+                    caller_hash(number, app.config["CALLER_HASH_KEY"]), app.config["CLOCK"]())
+        except Exception:
+            logger.exception("call backs: cannot keep the request")
+    return response
 
 
 def has_open_request(app: Flask, caller_hash: str) -> bool:

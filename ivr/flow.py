@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import asking
+from . import asking, offers
 from .script import (AGAIN, BACK_KEY, CLINIC, CLINIC_KEY, KEYPAD, LANGUAGE_MENU, LANGUAGES, SLOWER, SWITCH_KEY,
                      VOICEMAIL, Script, normalise)
 
@@ -80,7 +80,7 @@ class Goodbye:
     offered: bool = False
 
 
-Step = Ask | Summary | Transfer | Voicemail | Goodbye | asking.Answer | asking.Emergency
+Step = Ask | Summary | Transfer | Voicemail | Goodbye | asking.Answer | asking.Emergency | offers.Step
 
 
 def parse_lang(value: str | None) -> str | None:
@@ -202,6 +202,8 @@ def _follow(script: Script, at: str, lang: str | None, key: str) -> Step | None:
             return None
     elif key == SWITCH_KEY:
         return welcome(next(each for each in LANGUAGES if each != lang))
+    elif key == offers.PHONE_KEY and (asked := offers.key_five(script, at, lang)):
+        return asked  # "to your phone": views.py says it only where it can be done
     menu = script.menu(menu_id(script, at))
     if key == BACK_KEY:
         # After an answer, * is "for the topics".

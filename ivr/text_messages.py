@@ -25,21 +25,26 @@ from datetime import datetime, timedelta
 
 import phonenumbers
 import requests
-from flask import Flask
+from flask import Blueprint, Flask, current_app, g
+from flask import request as webhook
 from sqlalchemy import func, select
 from sqlalchemy.engine import Row
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from . import outbox
+from . import offers, outbox
+from .calllog import caller_hash
 from .schema import text_messages
+from .simulator import SIMULATED_CALL
 
 logger = logging.getLogger(__name__)
 # The SDK's request log would show the number a message goes to: never below WARNING.
 logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
 
-DAILY_LIMIT = 3
+bp = Blueprint("text_messages", __name__)
+
+DAILY_LIMIT = offers.TEXTS_PER_DAY
 DAY = timedelta(hours=24)
 # A text about what a caller just heard is pointless hours later: after this, it is given up.
 GIVE_UP = timedelta(hours=1)
@@ -61,6 +66,8 @@ def missing_settings(config) -> list[str]:
 def init_app(app: Flask) -> None:
     for name in ("TWILIO_ACCOUNT_SID", "TWILIO_MESSAGING_SERVICE_SID", "TWILIO_SMS_FROM"):
         app.config.setdefault(name, os.environ.get(name, ""))
+    app.register_blueprint(bp)
+    app.extensions["ivr.texts_today"] = lambda number, now: texts_today(app, number, now)
     missing = missing_settings(app.config)
     if missing and app.config.get("SERVES_CALLS", True):
         app.logger.warning(NOT_CONFIGURED_WARNING.format(missing=", ".join(missing)))
@@ -79,12 +86,42 @@ def sender(app: Flask) -> outbox.Sender | None:
 # -- what a webhook does: ask, and count ---------------------------------------------
 
 
-def request(app: Flask, call_sid: str, topic: str, lang: str, caller_hash: str, now: datetime) -> None:
+def request(app: Flask, call_sid: str, topic: str, lang: str, hashed: str, now: datetime) -> None:
     """Ask for one topic's text to this call's number; never waits for the database."""
     at = outbox.utc_naive(now)
     app.extensions["ivr.calllog"].add_to_outbox(text_messages, {
-        "call_sid": call_sid, "topic": topic, "lang": lang, "caller_hash": caller_hash,
+        "call_sid": call_sid, "topic": topic, "lang": lang, "caller_hash": hashed,
         "time_utc": at, "next_attempt_utc": at, "attempts": 0})
+
+
+def texts_today(app: Flask, number: str | None, now: datetime) -> int | None:
+    """For a webhook: the texts this number had in the last 24 hours, or None if the database does
+    not answer within outbox.WEBHOOK_READ_SECONDS (the sender holds the limit anyway)."""
+    hashed = caller_hash(number, app.config["CALLER_HASH_KEY"])
+    if hashed is None:
+        return None
+    engine = app.extensions["ivr.calllog"].engine
+    try:
+        return outbox.bounded(lambda: sent_today(engine(), hashed, now))
+    except Exception as exc:
+        logger.warning("text messages: cannot count this number's texts today (%s); the sender holds the limit",
+                       type(exc).__name__)
+        return None
+
+
+@bp.after_app_request
+def ask_for_the_text(response):
+    """5 after a summary, and the caller heard "I will send it now": the outbox row, held for the
+    call log's writer. Nothing here may fail the call."""
+    step = g.get("ivr_step")
+    if isinstance(step, offers.SendText) and response.status_code == 200 and not webhook.environ.get(SIMULATED_CALL):
+        try:
+            app = current_app._get_current_object()
+            request(app, webhook.form.get("CallSid", ""), step.topic, step.lang,
+                    caller_hash(webhook.form.get("From"), app.config["CALLER_HASH_KEY"]), app.config["CLOCK"]())
+        except Exception:
+            logger.exception("text messages: cannot ask for the text of %s", step.topic)
+    return response
 
 
 def sent_today(engine, caller_hash: str, now: datetime) -> int:

@@ -37,6 +37,9 @@ A row's ``event``, and what ``detail`` then holds:
   goodbye         the line said goodbye after three tries (detail: why)
   question        the caller asked a question (detail: the entry that answered it, "unanswered" or
                   "emergency"; asked: the words, only unanswered ones and only with QUESTION_LOG=1)
+  text            the caller pressed 5 for a summary by text and heard "I will send it now" (detail: the topic)
+  call_back       key 5 where the clinic does not answer (detail: the menu, when the number was read
+                  back; "confirmed"; "declined")
   error           something failed and the caller heard an apology
   status          the call ended (detail: Twilio's CallStatus; seconds: the call's length)
 """
@@ -64,7 +67,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
-from . import SettingsError, asking, flow, report, schema, signatures, views
+from . import SettingsError, asking, flow, offers, report, schema, signatures, views
 from .guard import quoted
 from .schema import OUTBOXES, caller_languages, call_steps, dropped_steps, voicemail_emails, voicemails
 from .simulator import SIMULATED_CALL
@@ -437,6 +440,12 @@ def _describe(step: flow.Step | None) -> dict:
             return {"event": "question", "detail": step.logged_as, "asked": words if keep else None}
         case asking.Emergency():
             return {"event": "question", "detail": "emergency"}
+        case offers.SendText(topic=topic):
+            return {"event": "text", "detail": topic}
+        case offers.ConfirmCallBack(back=back) | offers.CallBackDeclined(back=back):
+            return {"event": "call_back", "detail": "declined" if isinstance(step, offers.CallBackDeclined) else back}
+        case offers.CallBackTaken():
+            return {"event": "call_back", "detail": "confirmed"}
     return {"event": request.endpoint.rpartition(".")[2]}
 
 

@@ -145,10 +145,10 @@ def check(report: Report, script: Script, english_words: re.Pattern) -> None:
         clinic = getattr(messages.clinic, lang)
         loc = ("to_your_phone", "text_messages", "clinic", lang)
         if _PLACEHOLDER.findall(clinic) != ["{phone}"]:
-            report(loc, "write {phone} once where the clinic's number goes (the line fills it in), "
+            report(loc, f"clinic ({lang}): write {{phone}} once where the clinic's number goes (the line fills it in), "
                         "and nothing else in curly brackets")
         if CLINIC_NAME not in clinic:
-            report(loc, f"the message must name the clinic: write {CLINIC_NAME}")
+            report(loc, f"clinic ({lang}): the message must name the clinic: write {CLINIC_NAME}")
     for topic in script.summaries:
         if topic not in messages.topics:
             report(("to_your_phone", "text_messages", "topics"), f"no text message for '{topic}': callers who hear it are not "
@@ -163,23 +163,24 @@ def check(report: Report, script: Script, english_words: re.Pattern) -> None:
             loc = ("to_your_phone", "text_messages", "topics", topic, lang)
             text = getattr(words, lang)
             if _PLACEHOLDER.search(text):
-                report(loc, "a message says nothing about the caller and fills nothing in: remove the "
-                            "words in curly brackets")
+                report(loc, f"{topic} ({lang}): a message says nothing about the caller and fills nothing in: "
+                            "remove the words in curly brackets")
             if _DIGIT.search(text):
-                report(loc, "write numbers in words, as the article does (\"six weeks\", \"seis semanas\")")
+                report(loc, f"{topic} ({lang}): write numbers in words, as the article does "
+                            "(\"six weeks\", \"seis semanas\")")
             if facts is not None:
                 said = " ".join(text.casefold().split())
                 kept = [fact for fact in getattr(facts, lang)
                         if any(" ".join(choice.casefold().split()) in said for choice in fact.split("|"))]
                 if len(kept) < 2:
-                    report(loc, f"a text message keeps two to four key facts of {topic} from the article; this "
+                    report(loc, f"{topic} ({lang}): a text message keeps two to four key facts of {topic} from the article; this "
                            f"one has {len(kept)} ({report.where(('key_facts', topic, lang))} lists them)")
             if lang == "es" and (found := english_words.search(text)):
-                report(loc, f"the Spanish message says '{found.group()}', an English word", warning=True)
+                report(loc, f"{topic} (es): the Spanish message says '{found.group()}', an English word", warning=True)
             counted = segments(texts.message(topic, lang, SAMPLE_PHONE))
             if counted.count > MAX_SEGMENTS:
                 why = f" ('{counted.forced_by}' makes it UCS-2)" if counted.forced_by else ""
-                report(loc, f"{counted.count} segments, {counted.units} characters in {counted.encoding}{why}: "
+                report(loc, f"{topic} ({lang}): {counted.count} segments, {counted.units} characters in {counted.encoding}{why}: "
                        f"with the clinic's line a text message must fit in {MAX_SEGMENTS} "
                        f"({counted.most} characters in {counted.encoding}); shorten it")
     prompts = texts.say
@@ -188,12 +189,12 @@ def check(report: Report, script: Script, english_words: re.Pattern) -> None:
         if name.endswith("_offer") or name == "call_back_confirm":
             for lang in LANGUAGES:
                 if PHONE_KEY not in getattr(words, lang):
-                    report(("to_your_phone", "say", name, lang), f"must tell the caller to press {PHONE_KEY}")
+                    report(("to_your_phone", "say", name, lang), f"{name} ({lang}) must tell the caller to press {PHONE_KEY}")
         if name == "call_back_confirm":
             for lang in LANGUAGES:  # the other prompts are checked with every spoken text (checks.py)
                 if _PLACEHOLDER.findall(getattr(words, lang)) != ["{number}"]:
-                    report(("to_your_phone", "say", name, lang), "write {number} where the line reads the caller's "
-                           "number back, and nothing else in curly brackets")
+                    report(("to_your_phone", "say", name, lang), f"{name} ({lang}): write {{number}} where the line "
+                           "reads the caller's number back, and nothing else in curly brackets")
 
 
 def segment_lines(script: Script) -> list[str]:

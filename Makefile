@@ -96,11 +96,12 @@ diagram: install
 	@$(BIN)/flask --app app diagram --update README.md
 
 # Not a test: the seconds a caller listens before each summary, then load on this machine
-# (about a minute), and how well spoken questions are matched. Each prints its numbers and fails
+# (about a minute), how well spoken questions are matched, and what key 5 adds to a webhook. Each prints its numbers and fails
 # if it misses its target (see README).
 bench: install
 	$(BIN)/python bench/time_to_information.py; tti=$$?; \
 	$(BIN)/python bench/questions.py; questions=$$?; \
+	$(BIN)/python bench/to_your_phone.py 2>/dev/null; \
 	$(BIN)/python bench/run.py && exit $$((tti || questions))
 
 clean:

@@ -308,12 +308,11 @@ def transfer(response: VoiceResponse, lang: str | None, lead: str | None = None)
 # -- key 5, "to your phone" (ivr/offers.py) ---------------------------------------
 # What can be done is known from the settings (the senders text_messages.py and callbacks.py put
 # in app.extensions), the caller's number, and this call's state in the URL: the topics texted
-# ("texted"), the texts this number had earlier today once known ("earlier"), and "no_call_back"
-# once a call back was declined or already asked for.
+# ("texted") and the texts this number had earlier today, once known ("earlier").
 
 
 def _phone_state() -> dict[str, str]:
-    return {name: g.get(f"ivr_{name}", request.args.get(name, "")) for name in ("texted", "earlier", "no_call_back")}
+    return {name: g.get(f"ivr_{name}", request.args.get(name, "")) for name in ("texted", "earlier")}
 
 
 def _texted() -> tuple[str, ...]:
@@ -334,7 +333,8 @@ def text_offered(topic: str, lang: str | None) -> bool:
 
 def call_back_offered(lang: str | None) -> bool:
     return (lang is not None and script().to_your_phone is not None
-            and current_app.extensions.get("ivr.callbacks") is not None and not _phone_state()["no_call_back"]
+            # Not again in the menu right after a call back was declined or found already asked for.
+            and current_app.extensions.get("ivr.callbacks") is not None and not g.get("ivr_no_call_back")
             and offers.can_call_back(request.form.get("From")))
 
 

@@ -3,6 +3,7 @@
 twice). Twilio's REST API is a local stand-in (``responses``), the clinic's mail server an aiosmtpd
 on loopback; the senders' passes are called by the test."""
 import re
+import xml.etree.ElementTree as ET
 from datetime import datetime
 from urllib.parse import parse_qs
 
@@ -12,16 +13,18 @@ from aiosmtpd.controller import Controller
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
-from conftest import CALLER, CALLER_HASH_KEY, CHICAGO, Call
+from conftest import CALLER, CALLER_HASH_KEY, CHICAGO, PUBLIC_BASE_URL, Call
 from ivr import calllog, callbacks, create_app, text_messages
 from ivr.schema import callback_requests
 from ivr.schema import text_messages as texts_table
 from test_voicemail_email import Inbox, free_port
+from twiml_rules import problems
 
 ACCOUNT = "AC" + "1" * 32
 API = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}"
 MESSAGES = f"{API}/Messages.json"
 KEY = Fernet.generate_key().decode()
+HOST = PUBLIC_BASE_URL.split("://")[1]
 OPEN = datetime(2026, 11, 2, 10, 0, tzinfo=CHICAGO)  # conftest's: a Monday morning
 CLOSED = datetime(2026, 11, 28, 20, 0, tzinfo=CHICAGO)  # a Saturday evening
 LANG_KEY = {"en": "1", "es": "2"}
@@ -79,7 +82,10 @@ class Caller(Call):
         self.number, self.sid = number, sid
 
     def post(self, path, params=None):
-        return super().post(path, {"CallSid": self.sid, "From": self.number, **(params or {})})
+        heard = super().post(path, {"CallSid": self.sid, "From": self.number, **(params or {})})
+        # TwiML Twilio accepts, leading somewhere real (the crawl covers call backs, not texts).
+        assert not problems(ET.tostring(heard.root), self.client.application, HOST)
+        return heard
 
 
 def press_at_menu(call, key):

@@ -8,6 +8,7 @@ app with a throwaway token, and signs its requests with it.
 """
 from __future__ import annotations
 
+import os
 import secrets
 import sys
 from dataclasses import replace
@@ -26,6 +27,9 @@ from .simulator import DIAL_OUTCOMES, RECORD_OUTCOMES, PhoneLine, SimulationErro
 from .texts import segment_lines
 
 SIMULATOR_URL = "https://simulator.invalid"
+# Where a simulated call is put through when CLINIC_PHONE_NUMBER is not set (a staff member's
+# laptop): the line behaves as a configured one, and the transcript says no number is set.
+NO_CLINIC_NUMBER = "+15005550001"
 
 menus_option = click.option(
     "--menus", "menus_dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_MENUS_DIR,
@@ -76,7 +80,11 @@ def show(turn: Turn, interactive: bool) -> None:
         how = "   (Enter: stay silent · speech: words · Ctrl-D: hang up)" if interactive else ""
         click.echo(f"    keys: {' '.join(turn.keys)}{how}")
     elif wait["verb"] == "dial":
-        click.echo(f"The line transfers the call to {wait['number'] or '(no number)'} (simulated: nothing is dialled).")
+        if wait["number"] == NO_CLINIC_NUMBER:
+            click.echo("The line would transfer the call to the clinic (no CLINIC_PHONE_NUMBER set; "
+                       "simulated: nothing is dialled).")
+        else:
+            click.echo(f"The line transfers the call to {wait['number']} (simulated: nothing is dialled).")
         click.echo(f"    clinic: {' / '.join(DIAL_OUTCOMES)} (default: no-answer)")
     elif wait["verb"] == "record":
         click.echo(f"Beep. The line records a message (up to {wait['max_length']} s).")
@@ -157,7 +165,8 @@ def simulate(lang: str | None, keys: str | None, question: str | None, clinic_ti
     try:
         # Simulated calls stay out of the call log, so its caller-number key is never used.
         app = create_app({"TWILIO_AUTH_TOKEN": secrets.token_hex(16), "PUBLIC_BASE_URL": SIMULATOR_URL,
-                          "MENUS_DIR": menus_dir, "CALLER_HASH_KEY": secrets.token_hex(16), "SERVES_CALLS": False})
+                          "MENUS_DIR": menus_dir, "CALLER_HASH_KEY": secrets.token_hex(16), "SERVES_CALLS": False,
+                          "CLINIC_PHONE_NUMBER": os.environ.get("CLINIC_PHONE_NUMBER") or NO_CLINIC_NUMBER})
     except ScriptError as error:
         print_problems(error.problems)
         click.echo("The scripts have errors, so the line would not start: fix them first (make check).")

@@ -11,6 +11,7 @@ import re
 import shlex
 import shutil
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from flask.cli import cli
 
 import ivr
 from conftest import FIXTURE_MENUS
-from ivr import staff
+from ivr import checks, staff
 from test_audio import google  # noqa: F401 (a fixture)
 
 ROOT = Path(__file__).parent.parent
@@ -65,6 +66,18 @@ def test_the_documents_show_each_staff_command():
                         ("purge",)}, commands
 
 
+# The line's clock for these commands, in both of the clinic's states (tests/fixtures/menus/clinic.yaml):
+# key 0 transfers while it is open and says when it opens while it is closed.
+CLINIC_TIMES = {"open": datetime(2026, 11, 2, 16, 0, tzinfo=UTC),  # Monday 10:00 in Dallas
+                "closed": datetime(2026, 11, 29, 2, 0, tzinfo=UTC)}  # Saturday 20:00 in Dallas
+
+
+def cases() -> list:
+    """Each documented line while the clinic is open; a simulated call also while it is closed."""
+    return [pytest.param(line, state, id=f"{line} ({state})") for line in documented_command_lines()
+            for state in CLINIC_TIMES if state == "open" or "simulate" in line]
+
+
 @pytest.fixture
 def fresh_clone(monkeypatch, tmp_path):
     """The environment of a fresh clone (no token, no dev mode), with its files in tmp_path."""
@@ -85,11 +98,14 @@ def fresh_clone(monkeypatch, tmp_path):
     sys.modules.pop("app", None)
 
 
-@pytest.mark.parametrize("line", documented_command_lines())
-def test_each_documented_command_runs_as_written(fresh_clone, google, caplog, line):  # noqa: F811
+@pytest.mark.parametrize(("line", "clinic"), cases())
+def test_each_documented_command_runs_as_written(fresh_clone, google, caplog, monkeypatch, line, clinic):  # noqa: F811
     args = flask_arguments(line)
     if args is None:
         pytest.skip(f"{line}: not a staff command")
+    # The line's clock, frozen (check's holiday notice reads it too).
+    monkeypatch.setattr(ivr, "utc_now", lambda: CLINIC_TIMES[clinic])
+    monkeypatch.setattr(checks, "utc_now", lambda: CLINIC_TIMES[clinic])
     args = [str(fresh_clone / "README.md") if a == "README.md" else a for a in args]
     # Interactive simulate: the caller presses 1, then hangs up.
     result = CliRunner().invoke(cli, ["--app", "app", *args], input="1\n")

@@ -1,5 +1,6 @@
 """The staff commands, on script files: a copy of the shipped ones (tests/fixtures/menus) and broken ones
 in tests/fixtures/scripts. Only test_check_passes_the_shipped_scripts reads ivr/menus/."""
+import logging
 import os
 import re
 import shutil
@@ -7,12 +8,12 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
 from twilio.request_validator import RequestValidator
 
+import ivr
 from ivr import checks, create_app
 from ivr.diagram import END_MARK, START_MARK, mermaid
 from ivr.menus import DEFAULT_MENUS_DIR, load_script
@@ -192,10 +193,18 @@ def test_simulate_lang_es_speech_and_silence():
     assert 'Caller says "regresar".\nLine [es-MX]: El procedimiento, oprima 1.' in out
 
 
-def test_simulate_without_a_clinic_number_says_the_clinic_is_unavailable():
-    result = run_on_fixture(simulate, "--at", OPEN, "--lang", "en", "--keys", "0")
-    assert "transfers" not in result.output
-    assert "Sorry, the clinic cannot take your call right now." in result.output
+def test_simulate_without_a_clinic_number_says_where_the_call_would_go(caplog):
+    # A staff member's laptop has no CLINIC_PHONE_NUMBER: key 0 behaves as on the real line, open or
+    # closed, and no error is logged about a number the simulation does not need.
+    open_ = run_on_fixture(simulate, "--at", OPEN, "--lang", "en", "--keys", "0,answered")
+    assert open_.exit_code == 0, open_.output
+    assert ("Caller presses 0.\nLine [en-US]: Please hold. I am connecting you to the clinic.\n"
+            "The line would transfer the call to the clinic (no CLINIC_PHONE_NUMBER set; simulated: nothing is "
+            "dialled).\n") in open_.output
+    closed = run_on_fixture(simulate, "--at", CLOSED, "--lang", "en", "--keys", "0")
+    assert closed.exit_code == 0, closed.output
+    assert "Caller presses 0.\nLine [en-US]: The clinic is closed right now." in closed.output
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 def test_simulate_transfer_outcomes_and_voicemail(monkeypatch):
@@ -241,11 +250,11 @@ def test_simulate_explains_a_badly_written_time():
     assert 'like "2026-11-28 20:00", not "28/11/2026 8pm"' in result.output
 
 
-def test_simulate_without_at_uses_the_real_clock():
-    before = datetime.now(ZoneInfo("America/Chicago"))
+def test_simulate_without_at_uses_the_lines_clock(monkeypatch):
+    # The line's clock (ivr.utc_now), frozen here: a Saturday evening in Dallas.
+    monkeypatch.setattr(ivr, "utc_now", lambda: datetime(2026, 11, 29, 2, 0, tzinfo=UTC))
     result = run_on_fixture(simulate, "--keys", "")
-    after = datetime.now(ZoneInfo("America/Chicago"))
-    assert any(f"At the clinic it is {now:%A %Y-%m-%d} " in result.output for now in (before, after))
+    assert "At the clinic it is Saturday 2026-11-28 20:00 (America/Chicago): the clinic is closed." in result.output
 
 
 def test_simulated_calls_stay_out_of_the_call_log(tmp_path):

@@ -5,17 +5,19 @@ import os
 import shutil
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from hypothesis import HealthCheck, settings
 from sqlalchemy import MetaData, create_engine
 from twilio.request_validator import RequestValidator
 
-from ivr import calllog, create_app, schema
+import ivr
+from ivr import calllog, checks, create_app, schema
 from ivr.menus import load_script
 from ivr.script_yaml import ScriptError
 
@@ -25,6 +27,19 @@ settings.register_profile("ci", derandomize=True, database=None, max_examples=30
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("fuzz", max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_configure(config):
+    """make test-clock: the whole run as if it started at IVR_TEST_CLOCK (UTC, "2026-12-24T16:00"),
+    the clock moving on from there, so a test that reads the real time shows itself."""
+    if when := os.environ.get("IVR_TEST_CLOCK"):
+        config.ivr_clock = time_machine.travel(datetime.fromisoformat(when).replace(tzinfo=UTC), tick=True)
+        config.ivr_clock.start()
+
+
+def pytest_unconfigure(config):
+    if hasattr(config, "ivr_clock"):
+        config.ivr_clock.stop()
 
 AUTH_TOKEN = "test-auth-token"
 PUBLIC_BASE_URL = "https://ivr.example.org"
@@ -39,6 +54,15 @@ FIXTURE_MENUS = Path(__file__).parent / "fixtures" / "menus"
 CALLER_HASH_KEY = "test-caller-hash-key-0123456789abcdef"
 # A Monday morning: the clinic is open (tests/fixtures/menus/clinic.yaml).
 OPEN_HOURS = datetime(2026, 11, 2, 10, 0, tzinfo=CHICAGO)
+
+
+@pytest.fixture(autouse=True)
+def frozen_line_clock(monkeypatch):
+    """The line's clock (ivr.utc_now: the app's default CLOCK; checks.utc_now: check's holiday notice),
+    frozen in every test, so no result depends on when the suite runs (make test-clock runs it at
+    other times). A test that needs another moment sets CLOCK, or patches these itself."""
+    monkeypatch.setattr(ivr, "utc_now", lambda: OPEN_HOURS)
+    monkeypatch.setattr(checks, "utc_now", lambda: OPEN_HOURS)
 
 
 @pytest.fixture

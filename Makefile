@@ -58,7 +58,7 @@ fuzz: install
 # The database's tests (call log, migrations) against a real PostgreSQL: Debian's postgresql
 # package (installed if missing, as root) runs a throwaway cluster in a temporary folder.
 DATABASE_TESTS := tests/test_calllog.py tests/test_calllog_faults.py tests/test_migrations.py \
-	tests/test_voicemail_email.py
+	tests/test_voicemail_email.py tests/test_text_messages.py tests/test_callbacks.py
 test-postgres: install
 	@$(PIP) install -e '.[test,postgres]'
 	bash tests/with-postgres.sh $(BIN)/python -m pytest $(DATABASE_TESTS)

@@ -11,12 +11,15 @@ RUN useradd --create-home --uid 10001 ivr
 
 COPY pyproject.toml app.py gunicorn.conf.py ./
 COPY ivr ./ivr
+# check holds every number and medicine in the scripts to the clinic's article.
+COPY docs/source-article.txt ./docs/
 # With the PostgreSQL driver: several containers share one call log through DATABASE_URL.
 RUN pip install --no-cache-dir ".[postgres]" && rm -rf build *.egg-info
 # Recorded prompts as built by `make audio` before `docker build` (or served from a CDN
 # through AUDIO_BASE_URL); without them every prompt is said by Twilio's voice.
 COPY audio ./audio
-# Without DATABASE_URL the call log is SQLite in instance/: mount a volume there to keep it.
+# Without DATABASE_URL the call log is SQLite in instance/, and so is the last good version of the
+# scripts (scripts-last-good/): mount a volume there to keep them.
 RUN mkdir instance && chown ivr instance
 
 USER ivr

@@ -17,8 +17,8 @@ try:
     app = create_app({"SERVES_CALLS": serves_calls()})
 except ScriptError as error:
     # Staff may read this: the file:line messages of make check, not a traceback.
-    sys.exit(f"{error.for_staff()}\nThe line does not start with scripts that have errors: fix them "
-             "(make check shows them all) and start it again.")
+    sys.exit(f"{error.for_staff()}\nThe line does not start with scripts that have errors, and no earlier "
+             "version passed check here: fix them (make check shows them all) and start it again.")
 except SettingsError as error:
     # An on-call engineer reads this: what to set, not a traceback.
     sys.exit(f"The line does not start: {error}")

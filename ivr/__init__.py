@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 
 from flask import Flask
+from sqlalchemy.engine import make_url
 
 from .checks import utc_now
 from .menus import DEFAULT_MENUS_DIR
@@ -34,6 +36,17 @@ class SettingsError(RuntimeError):
     """A setting the line cannot start with; the message says what to set (app.py prints it alone)."""
 
 
+def last_good_dir(app: Flask) -> Path:
+    """Where the last good scripts are kept: LAST_GOOD_SCRIPTS_DIR, else beside the call log."""
+    if app.config["LAST_GOOD_SCRIPTS_DIR"]:
+        return Path(app.config["LAST_GOOD_SCRIPTS_DIR"])
+    url = make_url(app.config["DATABASE_URL"] or "sqlite://")
+    # SQLite's URI form ("sqlite:///file:/path?mode=ro&uri=true") names the file after "file:".
+    database = (url.database or "").removeprefix("file:")
+    beside = Path(database).parent if url.get_backend_name() == "sqlite" and database else Path(app.instance_path)
+    return beside / "scripts-last-good"
+
+
 def create_app(config: dict | None = None) -> Flask:
     """Build the app from environment variables, overridden by ``config`` (tests)."""
     app = Flask(__name__, instance_relative_config=True)
@@ -56,6 +69,9 @@ def create_app(config: dict | None = None) -> Flask:
         # Keep the words of questions the line could not answer, so staff can add entries (off:
         # callers may say their name or their condition).
         QUESTION_LOG=os.environ.get("QUESTION_LOG") == "1",
+        # Where the last version of the scripts that passed check is kept, so a restart with broken
+        # files still speaks: beside the call log unless set (the SQLite file's folder, or instance/).
+        LAST_GOOD_SCRIPTS_DIR=os.environ.get("LAST_GOOD_SCRIPTS_DIR", ""),
         # What time it is (tests freeze it).
         CLOCK=utc_now,
         # False for a staff command (flask report, build-audio ...; see app.py): it answers no calls,
@@ -84,9 +100,12 @@ def create_app(config: dict | None = None) -> Flask:
         elif app.config["CLINIC_PHONE_NUMBER"] == DEMO_CLINIC_NUMBER:
             app.logger.warning(DEMO_CLINIC_NUMBER_WARNING)
 
-    # Invalid scripts stop start-up here, with file:line messages, instead of breaking calls.
-    # Later edits are picked up by the store, only if they are valid (views.script()).
-    app.extensions["ivr.scripts"] = ScriptStore(app.config["MENUS_DIR"], app.logger)
+    # Invalid scripts stop start-up here, with file:line messages, instead of breaking calls, unless
+    # a last good version is kept on disk: the line then starts on it, and says so loudly. Later
+    # edits are picked up by the store, only if they are valid (views.script()). A staff command
+    # (simulate, report ...) never falls back: it shows the files as they are.
+    app.extensions["ivr.scripts"] = ScriptStore(app.config["MENUS_DIR"], app.logger,
+                                                last_good_dir(app) if serves_calls else None)
 
     from . import audio, callbacks, calllog, guard, language_memory, ops, text_messages, views, voicemail_email
 

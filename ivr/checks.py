@@ -9,12 +9,13 @@ import re
 import unicodedata
 from datetime import UTC, datetime, timedelta
 
-from . import texts
+from . import article, text_language
 from .questions import NOT_ANSWERED, fold
 from .script import (ACTION_KEYS, AGAIN, BACK_KEY, CLINIC, CLINIC_KEY, KEYPAD, LANGUAGE_MENU, LANGUAGE_NAMES,
-                     LANGUAGES, MAX_OPTIONS, SLOWER, SWITCH_KEY, VOICEMAIL, Menus, Opening, Prompts, QuestionPrompts,
-                     Script, Text, normalise)
+                     LANGUAGES, MAX_OPTIONS, SLOWER, SWITCH_KEY, VOICEMAIL, Menus, Opening, OpeningWords, Prompts,
+                     QuestionPrompts, Script, Text, normalise)
 from .script_yaml import Report
+from .texts import check as check_texts
 
 # check warns when closed_on lists no day further ahead than this: staff then have two months
 # to add next year's holidays before the list runs out.
@@ -98,12 +99,12 @@ def _check_links(report: Report, script: Script) -> None:
         template = getattr(script.press, lang)
         if "{option}" not in template or "{key}" not in template:
             problem(("press", lang), f'"{template}" must contain {{option}} and {{key}}')
-    for prompt_id in script.prompt_ids():
-        for lang in LANGUAGES:
-            try:
-                script.text(prompt_id, lang)
-            except (KeyError, IndexError, ValueError) as exc:
-                problem(("press",), f"cannot build {prompt_id} ({lang}): {exc}")
+            continue
+        try:
+            template.format(option="", key="")
+        except (KeyError, IndexError, ValueError):
+            problem(("press", lang), f'"{template}" may use only {{option}} and {{key}}, each in {{ }}, like '
+                    '"{option}, press {key}."')
 
 
 # The words each clinic_hours sentence may use, and the one it must use.
@@ -245,6 +246,13 @@ def _check_mentioned_keys(report: Report, script: Script) -> None:
                    warning=True)
 
 
+def sentences(text: str) -> list[str]:
+    """The sentences of ``text``, as ivr/timing.py times them."""
+    from .timing import sentences as split  # timing.py uses this module's mentioned_keys
+
+    return split(text)
+
+
 def spoken_seconds(text: str) -> float:
     """Estimated time to say ``text`` on the line (ivr/timing.py: the pace of the budgets)."""
     from .timing import spoken_seconds as estimate  # timing.py uses this module's mentioned_keys
@@ -308,43 +316,190 @@ def _check_ambiguous_hints(report: Report, script: Script) -> None:
                            f"{LANGUAGE_NAMES[lang]}: a caller who says it gets neither", warning=True)
 
 
-def _check_key_facts(report: Report, script: Script) -> None:
-    """Each summary still says the facts from the article that callers need."""
+def _fact_parts(fact: str) -> list[list[str]]:
+    """ "go home | discharged + twenty-four hours" as [["go home", "discharged"], ["twenty-four hours"]]."""
+    return [[" ".join(choice.casefold().split()) for choice in part.split("|")] for part in fact.split(" + ")]
+
+
+def _says(text: str, choices: list[str]) -> bool:
+    said = " ".join(text.casefold().split())
+    return any(choice in said for choice in choices)
+
+
+def _either(choices: list[str]) -> str:
+    return " or ".join(f"'{choice}'" for choice in choices)
+
+
+def _check_key_facts(report: Report, script: Script, wrong_language: set[tuple]) -> set[tuple]:
+    """Each summary still says the facts from the article that callers need, and a fact tied to
+    what it says ("go home + twenty-four hours") is said whole, in one sentence, wherever part of
+    it is said: in every summary and every answer.
+
+    Returns the sentences already reported, as (where, sentence)."""
+    reported = set()
+    tied = []
     for topic, facts in script.key_facts.items():
         if topic not in script.summaries:
             report(("key_facts", topic), f"key facts for '{topic}', but there is no summary '{topic}' "
                    "(delete these key facts, or fix the name)")
             continue
         for lang in LANGUAGES:
-            said = " ".join(getattr(script.summaries[topic], lang).casefold().split())
+            loc = ("summaries", topic, lang)
+            listed = report.where(("key_facts", topic, lang))
+            if loc in wrong_language:
+                continue  # its language is the one thing to fix
+            text = getattr(script.summaries[topic], lang)
             for fact in getattr(facts, lang):
-                choices = [" ".join(choice.casefold().split()) for choice in fact.split("|")]
-                if not any(choice in said for choice in choices):
-                    mentions = " or ".join(f"'{choice}'" for choice in choices)
-                    report(("summaries", topic, lang), f"{topic} ({lang}) no longer mentions {mentions}, a key "
-                           f"fact from the article: say it again in this summary (the key facts are listed "
-                           f"in {report.where(('key_facts', topic, lang))})")
+                parts = _fact_parts(fact)
+                if len(parts) > 1:
+                    tied.append((lang, parts, listed))
+                if any(all(_says(sentence, part) for part in parts) for sentence in sentences(text)):
+                    continue
+                if len(parts) == 1:
+                    report(loc, f"{topic} ({lang}) no longer mentions {_either(parts[0])}, a key fact from the "
+                           f"article: say it again in this summary (the key facts are listed in {listed})")
+                else:
+                    report(loc, f"{topic} ({lang}) no longer says {' together with '.join(map(_either, parts))} "
+                           f"in one sentence, a key fact from the article: say it again in this summary (the key "
+                           f"facts are listed in {listed})")
+    for loc, lang, text in spoken_texts(script):
+        if loc in wrong_language:
+            continue
+        for sentence in sentences(text):
+            for fact_lang, parts, listed in tied:
+                if fact_lang != lang or (loc, sentence) in reported or not _says(sentence, parts[0]):
+                    continue
+                missing = [part for part in parts[1:] if not _says(sentence, part)]
+                if missing:
+                    reported.add((loc, sentence))
+                    report(loc, f'"{_clip(sentence)}" says {_either(parts[0])} without {_either(missing[0])}: the '
+                           f"article ties them, so say {_either(missing[0])} in this sentence (the key facts are "
+                           f"listed in {listed})", quote=sentence)
+    return reported
 
 
-# English words that give away an untranslated text on the Spanish path.
-_ENGLISH_WORDS = re.compile(r"\b(press|the|for|please|thank you)\b", re.IGNORECASE)
-_CLINIC_NAME = "Dallas Pain Relief Center"
+def _check_article(report: Report, script: Script, wrong_language: set[tuple], reported: set[tuple]) -> None:
+    """No number, length of time or medicine that the article does not have, in any text."""
+    source = article.article()
+    if source is None:
+        report(("summaries",), f"{article.ARTICLE} is missing, so numbers and medicines were not compared "
+               "with the article", warning=True)
+        return
+    for loc, lang, text in spoken_texts(script):
+        if loc in wrong_language:
+            continue
+        for sentence in sentences(text):
+            if (loc, sentence) in reported:
+                continue
+            found = article.not_in_article(sentence, lang, source)
+            if found:
+                report(loc, f"the {LANGUAGE_NAMES[lang]} text says {found}: say only what "
+                       "docs/source-article.txt says", quote=sentence)
+                break
 
 
-def _check_spanish_is_spanish(report: Report, script: Script) -> None:
-    """A caller who chose Spanish never hears English (the clinic's name aside)."""
-    for prompt_id in script.prompt_ids():
-        found = _ENGLISH_WORDS.search(script.text(prompt_id, "es").replace(_CLINIC_NAME, ""))
-        if found:
-            kind, _, name = prompt_id.partition(".")
-            loc = {"menu": ("menus", name), "summary": ("summaries", name, "es"),
-                   "question": ("questions", "prompts", name, "es"),
-                   "answer": ("questions", "entries", name, "answer", "es"),
-                   "phone": ("to_your_phone", "say", name, "es")}.get(kind, ("prompts", prompt_id, "es"))
-            if loc == ("menus", LANGUAGE_MENU):
-                continue  # each line of the language menu is in its own language
-            report(loc, f"the Spanish text says '{found.group()}', an English word: callers who chose "
-                   "Spanish should hear only Spanish", warning=True)
+def spoken_texts(script: Script):
+    """Every text a caller can hear, as staff wrote it: (where in the YAML, language, text).
+
+    A menu option is its whole spoken line ("For recovery, press 2."), so a short option is
+    judged with its key words.
+    """
+    for section, model in (("prompts", Prompts), ("opening", Opening)):
+        for name in model.model_fields:
+            for lang in LANGUAGES:
+                yield (section, name, lang), lang, getattr(getattr(getattr(script, section), name), lang)
+    for key, option in script.language_menu.items():
+        yield ("language_menu", key, "say"), option.language, option.say
+    for menu_id in Menus.model_fields:
+        menu = script.menu(menu_id)
+        for lang in LANGUAGES:
+            if menu.intro:
+                yield ("menus", menu_id, "intro", lang), lang, getattr(menu.intro, lang)
+            for key, option in menu.options.items():
+                spoken_key = getattr(script.star, lang) if key == BACK_KEY else key
+                line = getattr(script.press, lang).format(option=getattr(option.say, lang), key=spoken_key)
+                yield ("menus", menu_id, "options", key, "say", lang), lang, line
+    for topic, text in script.summaries.items():
+        for lang in LANGUAGES:
+            yield ("summaries", topic, lang), lang, getattr(text, lang)
+    hours = script.clinic_hours
+    for path, text in [(("closed",), hours.closed)] + [(("opening", name), getattr(hours.opening, name))
+                                                        for name in OpeningWords.model_fields]:
+        for lang in LANGUAGES:
+            yield ("clinic_hours", *path, lang), lang, getattr(text, lang)
+    if script.questions is not None:
+        for name in QuestionPrompts.model_fields:
+            for lang in LANGUAGES:
+                yield ("questions", "prompts", name, lang), lang, getattr(getattr(script.questions.prompts, name), lang)
+        for entry_id, entry in script.questions.entries.items():
+            for lang in LANGUAGES:
+                yield ("questions", "entries", entry_id, "answer", lang), lang, getattr(entry.answer, lang)
+    if script.to_your_phone is not None:
+        # Key 5 (texts.yaml): what the line says, and each topic's text message (its clinic line, with
+        # the clinic's hours and {phone}, is the clinic's, not the article's).
+        for name in type(script.to_your_phone.say).model_fields:
+            for lang in LANGUAGES:
+                yield ("to_your_phone", "say", name, lang), lang, script.to_your_phone.prompt(name, lang)
+        for topic, words in script.to_your_phone.text_messages.topics.items():
+            for lang in LANGUAGES:
+                yield ("to_your_phone", "text_messages", "topics", topic, lang), lang, getattr(words, lang)
+
+
+def question_examples(script: Script):
+    """The example questions of questions.yaml: (where, language, example)."""
+    if script.questions is None:
+        return
+    for lang in LANGUAGES:
+        for example in getattr(script.questions.not_answered.asked, lang):
+            yield ("questions", "not_answered", "asked", lang), lang, example
+        for entry_id, entry in script.questions.entries.items():
+            for example in getattr(entry.asked, lang):
+                yield ("questions", "entries", entry_id, "asked", lang), lang, example
+
+
+def _in_other_language(text: str, lang: str) -> tuple[str, str] | None:
+    """What in ``text`` is in the other language, as (how staff are told, the words to point at)."""
+    other = next(each for each in LANGUAGES if each != lang)
+    name = LANGUAGE_NAMES[other]
+    if text_language.language_of(text) == other:
+        return f"is in {name}", text
+    parts = sentences(text)
+    for sentence in parts:
+        if len(parts) > 1 and text_language.language_of(sentence) == other:
+            return f'has {name} in it: "{_clip(sentence)}"', sentence
+        word = text_language.other_language_word(sentence, lang)
+        if word:
+            return f'has the {name} word "{word}" in it: "{_clip(sentence)}"', sentence
+    return None
+
+
+def _check_languages(report: Report, script: Script) -> set[tuple]:
+    """Each text in the language of its slot: a Spanish caller never hears English, nor the other way.
+
+    Returns where the texts in the wrong language are, so the checks of what a text says skip
+    them: their one cause is the language."""
+    wrong = set()
+    for loc, lang, text in spoken_texts(script):
+        found = _in_other_language(text, lang)
+        if found is None:
+            continue
+        said, words = found
+        wrong.add(loc)
+        slot = f"{lang}:" if loc[-1] == lang else f"language: {lang}"
+        report(loc, f"the {LANGUAGE_NAMES[lang]} text ({slot}) {said}: write it in {LANGUAGE_NAMES[lang]}; "
+               f"callers who chose {LANGUAGE_NAMES[lang]} hear every word of it",
+               quote=None if words == text else words)
+    for loc, lang, example in question_examples(script):
+        found = _in_other_language(example, lang)
+        if found is not None:
+            other = LANGUAGE_NAMES[next(each for each in LANGUAGES if each != lang)]
+            report(loc, f'the example "{_clip(example)}" under asked: {lang}: {found[0].split(":")[0]}: write it '
+                   f"in {LANGUAGE_NAMES[lang]}, or move it to the {other} examples", quote=example)
+    return wrong
+
+
+def _clip(text: str, length: int = 60) -> str:
+    return text if len(text) <= length else text[:length].rsplit(" ", 1)[0] + "…"
 
 
 def _check_questions(report: Report, script: Script) -> None:
@@ -395,7 +550,7 @@ def _check_questions(report: Report, script: Script) -> None:
 
 def _check_to_your_phone(report: Report, script: Script) -> None:
     """texts.yaml: the text messages and what the line says about key 5 (ivr/texts.py)."""
-    texts.check(report, script, _ENGLISH_WORDS)
+    check_texts(report, script)
 
 
 def run_checks(report: Report, script: Script) -> None:
@@ -404,7 +559,11 @@ def run_checks(report: Report, script: Script) -> None:
     _check_clinic_words(report, script)
     if report.problems:  # the checks below assume every option leads somewhere
         return
-    for check in (_check_key_facts, _check_spanish_is_spanish, _check_speech_hints, _check_reachable,
+    # The causes first: a text in the wrong language is not also reported for each fact it lacks.
+    wrong_language = _check_languages(report, script)
+    reported = _check_key_facts(report, script, wrong_language)
+    _check_article(report, script, wrong_language, reported)
+    for check in (_check_speech_hints, _check_reachable,
                   _check_mentioned_keys, _check_lengths, _check_time_to_information, _check_ambiguous_hints,
                   _check_holidays_ahead, _check_questions, _check_to_your_phone):
         check(report, script)

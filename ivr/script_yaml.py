@@ -26,11 +26,17 @@ class Problem:
         return f"{self.file}:{self.line}: {self.prompt}: {kind}{self.message}"
 
 
+def ordered(problems: list[Problem]) -> list[Problem]:
+    """Errors before warnings, by file and line; at one place, in the order found, which puts a
+    cause (a text in the wrong language) before what follows from it."""
+    return sorted(problems, key=lambda p: (p.warning, shown(p.file), p.line))
+
+
 class ScriptError(Exception):
-    """The scripts are not valid; ``problems`` (errors only) says where and why."""
+    """The scripts are not valid; ``problems`` (errors only) says where and why, the first first."""
 
     def __init__(self, problems: list[Problem]):
-        self.problems = problems
+        self.problems = ordered(problems)
         super().__init__("\n".join(str(p) for p in problems))
 
     def for_staff(self) -> str:
@@ -94,6 +100,12 @@ def _construct_text(loader: _LineLoader, node: yaml.ScalarNode) -> str:
         rest = end.buffer[end.pointer:end.buffer.find("\n", end.pointer)].strip()
         if rest.startswith("#"):
             loader.cut.append((end.line + 1, tuple(loader.path), text, rest))
+    elif node.style in ("|", ">"):  # a block text (en: >-): every line is said, a "# ..." line too
+        lines = node.start_mark.buffer[node.start_mark.pointer:node.end_mark.pointer].split("\n")
+        for offset, line in enumerate(lines[1:], start=1):
+            if line.strip().startswith("#"):
+                loader.notes.append((node.start_mark.line + 1 + offset, node.start_mark.line + 1, tuple(loader.path),
+                                     line.strip()))
     return text
 
 
@@ -123,17 +135,50 @@ _OPENING_QUOTE = re.compile(r"""(?:^\s*-\s+|:\s+|[{\[,]\s*)(["'])""")
 _SIMPLE_KEY = re.compile(r"\s*[\w-]+")
 
 
-def _unclosed_quote(line: str) -> bool:
-    """A text on this line starts with a quote that the line does not close."""
+def _unclosed_quote(line: str) -> str | None:
+    """The quote a text on this line starts with, when the line does not close it."""
     if line.lstrip().startswith("#"):
-        return False
+        return None
     opening = _OPENING_QUOTE.search(line)
     if not opening:
-        return False
+        return None
     quote, rest = opening.group(1), line[opening.end():]
     if quote == '"':
-        return rest.replace('\\"', "").count('"') % 2 == 0
-    return rest.replace("''", "").count("'") % 2 == 0
+        return quote if rest.replace('\\"', "").count('"') % 2 == 0 else None
+    return quote if rest.replace("''", "").count("'") % 2 == 0 else None
+
+
+# Quotes as Word and e-mail programs write them: YAML takes them for letters.
+_CURLY_QUOTE = re.compile(r"""(?:^\s*-\s+|:\s+|[{\[,]\s*)[“”‘’„«]""")
+_LANGUAGE_KEY = re.compile(r"(\s*)(en|es):(?:\s|$)")
+
+
+def _misaligned_language(lines: list[str], upto: int) -> tuple[int, str, int] | None:
+    """The last es: at or before line ``upto`` that starts left of the en: of its text: (its line,
+    the language, the spaces it needs)."""
+    keys = [(n, m.group(2), len(m.group(1))) for n, text in enumerate(lines[:upto], start=1)
+            if (m := _LANGUAGE_KEY.match(text))]
+    misaligned = None
+    for (en, first_lang, spaces), (n, lang, indent) in zip(keys, keys[1:]):
+        # Each text is en: then es:; a new text starts with en:, which may start further left. The en:
+        # is where it belongs when it starts two spaces right of the name above it.
+        if (first_lang, lang) == ("en", "es") and indent < spaces and _indent_above(lines, en, spaces) == spaces - 2:
+            misaligned = n, lang, spaces
+    return misaligned
+
+
+def _indent_above(lines: list[str], line: int, spaces: int) -> int | None:
+    """The spaces of the nearest line above ``line`` (no note) that starts left of ``spaces``."""
+    for text in reversed(lines[:line - 1]):
+        indent = len(text) - len(text.lstrip())
+        if text.strip() and not text.lstrip().startswith("#") and indent < spaces:
+            return indent
+    return None
+
+
+def _misplaced_language_message(lang: str, spaces: int) -> str:
+    return (f"this {lang}: starts with fewer spaces than the en: above it, so it is not read as the Spanish of the "
+            f"same text: start it with {spaces} spaces, like that en:")
 
 
 def _yaml_problem(path: Path, text: str, exc: yaml.MarkedYAMLError) -> Problem:
@@ -158,7 +203,16 @@ def _yaml_problem(path: Path, text: str, exc: yaml.MarkedYAMLError) -> Problem:
                            "for the Tab key)")
     if "alias" in str(exc):
         return found(line, f'not valid YAML: {exc.problem} (a "*" key must be written in quotes: "*")')
+    curly = next((n for n in range(began, line + 1) if n <= len(lines) and _CURLY_QUOTE.search(lines[n - 1])), None)
+    if curly:
+        return found(curly, "this text is in curly quotes (“ ”), as Word or an e-mail writes them, which YAML does not "
+                            'take for quotes: type the two quotes again here, as straight double quotes ("), like '
+                            'en: "Note: the clinic is closed."')
     quoted = next((n for n in range(began, line + 1) if n <= len(lines) and _unclosed_quote(lines[n - 1])), None)
+    if quoted and _unclosed_quote(lines[quoted - 1]) == "'":
+        return found(quoted, "this text starts with a single quote ('), and the apostrophe in it (like That's) ends "
+                             'it there: put the whole text in double quotes instead, like en: "That\'s not one of '
+                             'the choices."')
     if quoted:
         return found(quoted, 'this text starts with a quote (") but the line does not close it: add the closing '
                              'quote at the end of the text')
@@ -174,6 +228,13 @@ def _yaml_problem(path: Path, text: str, exc: yaml.MarkedYAMLError) -> Problem:
         return found(first, "the { on this line is not closed by a } on the same line, or a text in it has a "
                             'colon or a quote: put such a text in double quotes, like say: {en: "For recovery, '
                             'press 2", es: ...}')
+    misaligned = _misaligned_language(lines, line)
+    if misaligned:
+        return found(misaligned[0], _misplaced_language_message(*misaligned[1:]))
+    note = next((n for n in range(max(first - 1, 1), line + 1) if lines[n - 1].lstrip().startswith("#")), None)
+    if note:
+        return found(note, f'"{lines[note - 1].strip()[:50]}" is a note for staff inside a text, which ends the text '
+                           "there: move the note above the en: or es: line of that text, or delete it")
     span = f"lines {first} to {line}" if first != line else "this line and the one above"
     return found(first, f"the spaces at the start of {span} do not line up: the lines of one text start with "
                         "the same spaces, two more than the en: or es: above them, and en: and es: start with "
@@ -238,7 +299,15 @@ def _cut_problem(path: Path, line: int, loc: tuple, text: str, rest: str) -> Pro
     return Problem(str(path), line, _prompt_name(loc),
                    f"the text stops before \"{rest[:40]}\": after a space, # starts a note that is never said. "
                    f"If the # is part of the words, put the whole text in double quotes: \"{text} {rest}\"; "
-                   "if it is a note, put it on a line of its own")
+                   "if it is a note for staff, move it to a line of its own above this one")
+
+
+def _note_problem(path: Path, line: int, key_line: int, loc: tuple, note: str) -> Problem:
+    key = loc[-1] if loc else "en"
+    return Problem(str(path), line, _prompt_name(loc),
+                   f'"{note[:50]}" is a note for staff, but it is inside the text, so callers hear it: move it '
+                   f'above the "{key}:" line (line {key_line}), where a line starting with # is never said, '
+                   "or delete it")
 
 
 def read_files(files: list[Path]) -> tuple[dict, list[Problem]]:
@@ -256,7 +325,7 @@ def read_files(files: list[Path]) -> tuple[dict, list[Problem]]:
             problems.append(_reader_problem(path, text, exc))
             continue
         loader.name = str(path)
-        loader.duplicates, loader.path, loader.cut = [], [], []
+        loader.duplicates, loader.path, loader.cut, loader.notes = [], [], [], []
         try:
             data = loader.get_single_data() or _Located()
         except yaml.MarkedYAMLError as exc:
@@ -268,6 +337,7 @@ def read_files(files: list[Path]) -> tuple[dict, list[Problem]]:
                              f"{_duplicate(loc)} is written twice; only one can count")
                      for line, loc in loader.duplicates]
         problems += [_cut_problem(path, *cut) for cut in loader.cut]
+        problems += [_note_problem(path, *note) for note in loader.notes]
         if not isinstance(data, _Located):
             problems.append(Problem(str(path), 1, "(file)", "expected sections like 'prompts:'"))
             continue
@@ -283,13 +353,38 @@ def read_files(files: list[Path]) -> tuple[dict, list[Problem]]:
     return merged, problems
 
 
+def _misplaced_language(file: str, line: int) -> Problem | None:
+    """An es: out-dented under a text, read as a name of its own: where it is and what to do."""
+    try:
+        lines = Path(file).read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    misaligned = _misaligned_language(lines, line)
+    if misaligned is None or misaligned[0] != line:
+        return None
+    return Problem(file, line, "(file)", _misplaced_language_message(*misaligned[1:]))
+
+
 def schema_problems(data: dict, error: ValidationError, default_file: str) -> list[Problem]:
-    problems = []
-    for err in error.errors():
+    problems, misplaced = [], []
+    errors = error.errors()
+    for err in errors:
+        loc = err["loc"]
+        if str(loc[-1]) in ("en", "es") and err["type"] not in ("missing", "string_type", "string_too_short"):
+            found = _misplaced_language(*_locate(data, loc, default_file))
+            if found:
+                misplaced.append((loc, found))
+    for err in errors:
         loc = err["loc"]
         file, line = _locate(data, loc, default_file)
         where = ".".join(str(p) for p in loc if p != "[key]")
         parent = _value_at(data, loc[:-1])
+        moved = next((found for place, found in misplaced if place == loc), None)
+        if moved:
+            problems.append(moved)
+            continue
+        if err["type"] == "missing" and any(loc[-1] == place[-1] and loc[:-2] == place[:-1] for place, _ in misplaced):
+            continue  # the text's es: is there, out-dented (reported above)
         if err["type"] == "missing":
             message = f"'{loc[-1]}' is missing"
         elif err["type"] == "extra_forbidden" and _text_split_by_comma(parent, loc[-1]):
@@ -311,14 +406,34 @@ def schema_problems(data: dict, error: ValidationError, default_file: str) -> li
     return problems
 
 
+# How far below its en: or es: a text's words are looked for.
+_TEXT_LINES = 60
+
+
+def _line_of_words(file: str, line: int, words: str) -> int:
+    """The line, at or below ``line``, where ``words`` start (their first three words), else ``line``."""
+    start = " ".join(words.split()[:3])
+    try:
+        lines = Path(file).read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return line
+    for number in range(line, min(line + _TEXT_LINES, len(lines) + 1)):
+        if start and start in " ".join(lines[number - 1].split()):
+            return number
+    return line
+
+
 class Report:
     """Collects problems, each placed at the file and line of a path in the YAML."""
 
     def __init__(self, data: dict):
         self.data, self.problems = data, []
 
-    def __call__(self, loc: tuple, message: str, warning: bool = False) -> None:
+    def __call__(self, loc: tuple, message: str, warning: bool = False, quote: str | None = None) -> None:
+        """A problem at ``loc``; with ``quote``, at the line where those words are (in a long text)."""
         file, line = _locate(self.data, loc, "ivr/menus")
+        if quote:
+            line = _line_of_words(file, line, quote)
         self.problems.append(Problem(file, line, _prompt_name(loc), message, warning))
 
     def where(self, loc: tuple) -> str:

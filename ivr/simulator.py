@@ -24,7 +24,7 @@ from twilio.request_validator import RequestValidator
 from werkzeug.exceptions import HTTPException
 
 from . import flow
-from .script import KEYPAD, LANGUAGE_MENU
+from .script import KEYPAD, LANGUAGE_MENU, SWITCH_KEY
 
 # Twilio goes to the clinic's action with one of these (DialCallStatus); "answered" is the
 # clinic picking up, which Twilio reports as "completed" when that call ends.
@@ -184,6 +184,9 @@ class PhoneLine:
             keys = set(script.language_menu) | {"0"}
         else:
             keys = set(script.menu(flow.menu_id(script, at)).options) | {"0", "*"}
+        if at != LANGUAGE_MENU and lang is not None:
+            # Once a language is chosen, the topic keys and the other language work in every menu.
+            keys |= set(script.menu("topics").options) | {SWITCH_KEY}
         return sorted(keys, key=KEYPAD.index)
 
     def language_key(self, lang: str) -> str:

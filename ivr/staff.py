@@ -22,7 +22,7 @@ from .diagram import mermaid, replace_block
 from .hours import is_open
 from .menus import DEFAULT_MENUS_DIR, check_scripts, load_script
 from .script import KEYPAD, LANGUAGES
-from .script_yaml import Problem, ScriptError, shown
+from .script_yaml import Problem, ScriptError, ordered, shown
 from .simulator import DIAL_OUTCOMES, RECORD_OUTCOMES, PhoneLine, SimulationError, Turn
 from .texts import segment_lines
 
@@ -37,8 +37,7 @@ menus_option = click.option(
 
 
 def print_problems(problems: list[Problem]) -> None:
-    ordered = sorted(problems, key=lambda p: (p.warning, shown(p.file), p.line))
-    for problem in ordered:
+    for problem in ordered(problems):
         click.echo(str(replace(problem, file=shown(problem.file))))
 
 
@@ -58,8 +57,8 @@ def check(menus_dir: Path) -> None:
     warnings = len(problems) - errors
     counts = f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
     if errors:
-        click.echo(f"{shown(menus_dir)}: {counts}. A running line keeps speaking its last good "
-                   "version, and a starting one refuses these scripts, until the errors are fixed.")
+        click.echo(f"{shown(menus_dir)}: {counts}. Callers keep hearing the last good version, even after "
+                   "a restart, until the errors are fixed.")
         sys.exit(1)
     click.echo(f"{shown(menus_dir)}: {counts}. The line can speak these scripts.")
 

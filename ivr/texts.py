@@ -134,9 +134,10 @@ _PLACEHOLDER = re.compile(r"{[^}]*}")
 _DIGIT = re.compile(r"\d")
 
 
-def check(report: Report, script: Script, english_words: re.Pattern) -> None:
+def check(report: Report, script: Script) -> None:
     """texts.yaml: a message for each topic, with its key facts, within MAX_SEGMENTS, nothing filled
-    in but the clinic's {phone}; the key in the offers; Spanish in Spanish."""
+    in but the clinic's {phone}; the key in the offers. (Each text's language, and numbers and
+    medicines against the article: checks.py, with every text a caller hears.)"""
     texts = script.to_your_phone
     if texts is None:
         return
@@ -175,8 +176,6 @@ def check(report: Report, script: Script, english_words: re.Pattern) -> None:
                 if len(kept) < 2:
                     report(loc, f"{topic} ({lang}): a text message keeps two to four key facts of {topic} from the article; this "
                            f"one has {len(kept)} ({report.where(('key_facts', topic, lang))} lists them)")
-            if lang == "es" and (found := english_words.search(text)):
-                report(loc, f"{topic} (es): the Spanish message says '{found.group()}', an English word", warning=True)
             counted = segments(texts.message(topic, lang, SAMPLE_PHONE))
             if counted.count > MAX_SEGMENTS:
                 why = f" ('{counted.forced_by}' makes it UCS-2)" if counted.forced_by else ""

@@ -17,8 +17,8 @@ from sqlalchemy import MetaData, create_engine
 from twilio.request_validator import RequestValidator
 
 import ivr
-from ivr import calllog, checks, create_app, schema
-from ivr.menus import load_script
+from ivr import calllog, checks, create_app, schema, script_store
+from ivr.menus import check_scripts, load_script
 from ivr.script_yaml import ScriptError
 
 # make test (and CI): the same examples on every run, nothing saved between runs, so a red run
@@ -102,6 +102,28 @@ def database_url(tmp_path):
     return url
 
 
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _each_script_loaded_once():
+    """Loading and checking a set of scripts costs about 0.3 s of CPU, and most tests start an app
+    on the same fixture copy: each distinct set of files (by name and bytes) is loaded once per
+    test process. A Script is frozen and built only from those bytes; a set with errors is never
+    kept, so every test of a refusal still loads it."""
+    loaded = {}
+
+    def check_once(menus_dir):
+        files = tuple((path.name, path.read_bytes()) for path in sorted(Path(menus_dir).glob("*.yaml")))
+        if files in loaded:
+            return loaded[files]
+        script, problems = check_scripts(menus_dir)
+        if script is not None:
+            loaded[files] = script, problems
+        return script, problems
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(script_store, "check_scripts", check_once)
+        yield
 
 
 @pytest.fixture(autouse=True)

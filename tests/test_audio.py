@@ -6,6 +6,7 @@ import hashlib
 import json
 import shutil
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -14,7 +15,7 @@ import requests
 import responses
 from gtts import gTTS
 
-from conftest import FIXTURE_MENUS, PUBLIC_BASE_URL, Call
+from conftest import AUTH_TOKEN, FIXTURE_MENUS, PUBLIC_BASE_URL, Call
 from ivr import audio, create_app
 from ivr.script import LANGUAGES
 
@@ -90,6 +91,40 @@ def google():
         yield Google(mock)
 
 
+@dataclass
+class FirstBuild:
+    """One full build of the fixture scripts, Google offline: what it printed and sent, and its folder."""
+
+    folder: Path
+    output: str
+    exit_code: int
+    sent: dict[str, list[str]]  # language -> the bodies gTTS posted
+
+    @property
+    def calls(self) -> int:
+        return sum(len(bodies) for bodies in self.sent.values())
+
+    def copy_to(self, folder: Path) -> None:
+        """The recordings in ``folder``, as if just built there (by another process, as staff would)."""
+        shutil.copytree(self.folder, folder)
+
+
+@pytest.fixture(scope="session")
+def first_build(tmp_path_factory) -> FirstBuild:
+    # A full build is a few seconds of CPU (hundreds of mocked requests and manifest writes): made
+    # once, read by the tests of what a build does, copied by the tests that need recordings.
+    root = tmp_path_factory.mktemp("first-build")
+    app = create_app({"TESTING": True, "AUDIO_DIR": str(root / "audio"), "MENUS_DIR": str(FIXTURE_MENUS),
+                      "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+                      "DATABASE_URL": f"sqlite:///{root / 'calls.sqlite3'}"})
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        google = Google(mock)
+        result = run(app, "build-audio")
+        sent = {lang: [call.request.body for call in google.mock.calls if call.request.url == url]
+                for lang, url in GOOGLE.items()}
+    return FirstBuild(root / "audio", result.output, result.exit_code, sent)
+
+
 @pytest.fixture
 def menus(tmp_path):
     """A copy of the scripts that a test may edit, as staff would."""
@@ -143,8 +178,8 @@ def recording_of(url: str, folder: Path) -> tuple[str, str]:
 # -- building ------------------------------------------------------------------------
 
 
-def test_full_build_records_exactly_each_prompts_words_in_its_voice(app, google, folder):
-    result = run(app, "build-audio")
+def test_full_build_records_exactly_each_prompts_words_in_its_voice(app, first_build):
+    result, folder = first_build, first_build.folder
     assert result.exit_code == 0, result.output
 
     script = app.extensions["ivr.scripts"].newest()
@@ -152,14 +187,10 @@ def test_full_build_records_exactly_each_prompts_words_in_its_voice(app, google,
     recordings = manifest(folder)
     assert set(recordings) == set(expected)
     # gTTS was asked for exactly each prompt's words, in its language, at its accent's domain.
-    sent = {"en": [], "es": []}
-    for call in google.mock.calls:
-        lang = next(each for each, url in GOOGLE.items() if call.request.url == url)
-        sent[lang].append(call.request.body)
     for lang in LANGUAGES:
         wanted = [body for (p, each), text in expected.items() if each == lang
                   for body in bodies(text, each, audio.is_slow(p))]
-        assert sorted(sent[lang]) == sorted(wanted)
+        assert sorted(result.sent[lang]) == sorted(wanted)
     for (prompt_id, lang), recording in recordings.items():
         data = (folder / recording.file).read_bytes()
         assert audio.file_name(data) == recording.file and len(data) == recording.size
@@ -171,21 +202,19 @@ def test_full_build_records_exactly_each_prompts_words_in_its_voice(app, google,
     assert not list(folder.glob(".*.tmp"))
 
 
-def test_summary_shows_each_languages_total_and_longest_prompts(app, google, folder):
-    result = run(app, "build-audio")
-    recordings = manifest(folder)
+def test_summary_shows_each_languages_total_and_longest_prompts(first_build):
+    recordings = manifest(first_build.folder)
     longest = max((r.seconds, p) for (p, lang), r in recordings.items() if lang == "es")
-    summary = next(line for line in result.output.splitlines() if line.startswith("Spanish: "))
+    summary = next(line for line in first_build.output.splitlines() if line.startswith("Spanish: "))
     assert f"{len(recordings) // 2} recordings" in summary
     assert f"longest: {longest[1]} " in summary
     recovery = recordings["summary.recovery", "en"]
     assert any(line.startswith("built") and "summary.recovery" in line and audio._spoken(recovery.seconds) in line
-               for line in result.output.splitlines() if " en " in line)
+               for line in first_build.output.splitlines() if " en " in line)
 
 
-def test_unchanged_prompts_are_not_recorded_again(app, google):
-    run(app, "build-audio")
-    google.reset()
+def test_unchanged_prompts_are_not_recorded_again(app, google, first_build, folder):
+    first_build.copy_to(folder)
     result = run(app, "build-audio")
     assert result.exit_code == 0
     assert google.calls == 0
@@ -193,8 +222,8 @@ def test_unchanged_prompts_are_not_recorded_again(app, google):
     assert result.output.count("unchanged") == 2 * len(app.extensions["ivr.scripts"].newest().prompt_ids())
 
 
-def test_one_edited_prompt_is_the_only_one_recorded_again(config, menus, google, folder):
-    build(config)
+def test_one_edited_prompt_is_the_only_one_recorded_again(config, menus, google, first_build, folder):
+    first_build.copy_to(folder)
     before = manifest(folder)
     edit(menus, RECOVERY_EN, "This is what to expect after kyphoplasty")
     google.reset()
@@ -218,8 +247,8 @@ def test_one_edited_prompt_is_the_only_one_recorded_again(config, menus, google,
     assert sorted(p.name for p in folder.glob("*.mp3")) == sorted({r.file for r in after.values()})
 
 
-def test_prune_forgets_prompts_the_scripts_no_longer_have(config, menus, google, folder):
-    build(config)
+def test_prune_forgets_prompts_the_scripts_no_longer_have(config, menus, google, first_build, folder):
+    first_build.copy_to(folder)
     recordings = manifest(folder)
     recordings["summary.retired", "en"] = recordings["summary.risks", "en"]
     old = folder / audio.file_name(b"an old recording")
@@ -234,13 +263,11 @@ def test_prune_forgets_prompts_the_scripts_no_longer_have(config, menus, google,
     assert (folder / recordings["summary.risks", "en"].file).exists()
 
 
-def test_force_records_everything_again(app, google):
-    run(app, "build-audio")
-    first = google.calls
-    google.reset()
+def test_force_records_everything_again(app, google, first_build, folder):
+    first_build.copy_to(folder)
     result = run(app, "build-audio", "--force")
     assert result.exit_code == 0
-    assert google.calls == first
+    assert google.calls == first_build.calls
 
 
 def test_busy_google_is_asked_again_after_a_growing_wait(app, google, folder):
@@ -321,13 +348,13 @@ def test_an_unreadable_manifest_means_recording_everything_again(app, google, fo
 # -- audio-status ----------------------------------------------------------------------
 
 
-def test_status_lists_missing_stale_and_damaged_recordings(config, menus, google, folder):
+def test_status_lists_missing_stale_and_damaged_recordings(config, menus, google, first_build, folder):
     app = create_app(config)
     result = run(app, "audio-status")
     assert result.exit_code == 1
     assert result.output.count("missing") == 2 * len(app.extensions["ivr.scripts"].newest().prompt_ids())
 
-    build(config)
+    first_build.copy_to(folder)
     result = run(create_app(config), "audio-status")
     assert result.exit_code == 0
     assert "up to date" in result.output
@@ -349,8 +376,8 @@ def choose_language(call, lang):
     return call.press({"en": "1", "es": "2"}[lang])
 
 
-def test_callers_hear_recordings_in_their_language_once_built(config, google, folder):
-    build(config)
+def test_callers_hear_recordings_in_their_language_once_built(config, google, first_build, folder):
+    first_build.copy_to(folder)
     call = Call(create_app(config).test_client())
 
     heard = call.answer()
@@ -378,8 +405,8 @@ def test_callers_hear_recordings_in_their_language_once_built(config, google, fo
             call.press("*")
 
 
-def test_a_spoken_question_plays_its_recorded_answer(config, google, folder):
-    build(config)
+def test_a_spoken_question_plays_its_recorded_answer(config, google, first_build, folder):
+    first_build.copy_to(folder)
     call = Call(create_app(config).test_client())
     call.answer()
     choose_language(call, "es")
@@ -389,8 +416,8 @@ def test_a_spoken_question_plays_its_recorded_answer(config, google, folder):
         ("answer.awake_or_asleep", "es"), ("question.after_answer", "es")]
 
 
-def test_an_edited_prompt_is_said_until_it_is_recorded_again(config, menus, google, folder):
-    build(config)
+def test_an_edited_prompt_is_said_until_it_is_recorded_again(config, menus, google, first_build, folder):
+    first_build.copy_to(folder)
     edit(menus, RECOVERY_EN, "This is what to expect after kyphoplasty")
     call = Call(create_app(config).test_client())
 
@@ -406,8 +433,8 @@ def test_an_edited_prompt_is_said_until_it_is_recorded_again(config, menus, goog
 
 
 @pytest.mark.parametrize("harm", ["delete", "same size", "truncate"])
-def test_a_damaged_recording_is_said_instead(config, google, folder, harm):
-    build(config)
+def test_a_damaged_recording_is_said_instead(config, google, first_build, folder, harm):
+    first_build.copy_to(folder)
     app = create_app(config)
     call = Call(app.test_client())
     heard = call.answer()
@@ -426,8 +453,8 @@ def test_a_damaged_recording_is_said_instead(config, google, folder, harm):
     assert app.test_client().get(f"/audio/{path.stem}.mp3").status_code == 404
 
 
-def test_an_unreadable_manifest_means_every_prompt_is_said(config, google, folder, caplog):
-    build(config)
+def test_an_unreadable_manifest_means_every_prompt_is_said(config, google, first_build, folder, caplog):
+    first_build.copy_to(folder)
     (folder / audio.MANIFEST).write_text('{"recordings": {"greeting": {"en": {"file": "../../etc/passwd"}}}}')
     heard = Call(create_app(config).test_client()).answer()
     assert played(ET.tostring(heard.root)) == []
@@ -435,16 +462,16 @@ def test_an_unreadable_manifest_means_every_prompt_is_said(config, google, folde
     assert "cannot be read" in caplog.text
 
 
-def test_a_running_line_picks_up_a_new_build_without_a_restart(config, google, folder):
+def test_a_running_line_picks_up_a_new_build_without_a_restart(config, google, first_build, folder):
     app = create_app(config)
     call = Call(app.test_client())
     assert played(ET.tostring(call.answer().root)) == []
-    build(config)  # by another process, as staff would
+    first_build.copy_to(folder)  # built by another process, as staff would
     assert len(played(ET.tostring(call.answer().root))) == 5
 
 
-def test_each_recording_is_read_once_not_on_every_call(config, google, folder, monkeypatch):
-    build(config)
+def test_each_recording_is_read_once_not_on_every_call(config, google, first_build, folder, monkeypatch):
+    first_build.copy_to(folder)
     call = Call(create_app(config).test_client())
     choose_language(call, "en")
     reads = []
@@ -453,8 +480,8 @@ def test_each_recording_is_read_once_not_on_every_call(config, google, folder, m
     assert reads == []
 
 
-def test_audio_base_url_points_plays_at_a_cdn(config, google, folder):
-    build(config)
+def test_audio_base_url_points_plays_at_a_cdn(config, google, first_build, folder):
+    first_build.copy_to(folder)
     config["AUDIO_BASE_URL"] = "https://cdn.example.org/line/"
     heard = Call(create_app(config).test_client()).answer()
     urls = played(ET.tostring(heard.root))
@@ -465,8 +492,8 @@ def test_audio_base_url_points_plays_at_a_cdn(config, google, folder):
 # -- the audio route -------------------------------------------------------------------
 
 
-def test_audio_is_served_unsigned_with_long_caching(config, google, folder):
-    build(config)
+def test_audio_is_served_unsigned_with_long_caching(config, google, first_build, folder):
+    first_build.copy_to(folder)
     client = create_app(config).test_client()
     recording = manifest(folder)["summary.risks", "es"]
     name = recording.file.removesuffix(".mp3")
@@ -494,15 +521,15 @@ def test_audio_is_served_unsigned_with_long_caching(config, google, folder):
     "/audio/" + "0" * 32 + ".mp3",
     "/audio/OLD.mp3",
 ])
-def test_only_listed_recordings_are_served(config, google, folder, path):
-    build(config)
+def test_only_listed_recordings_are_served(config, google, first_build, folder, path):
+    first_build.copy_to(folder)
     # A real MP3 in the folder that the manifest does not list (e.g. replaced by an edit).
     (folder / "OLD.mp3").write_bytes(mp3(10))
     (folder / "manifest.mp3").write_bytes(mp3(10))
     assert create_app(config).test_client().get(path).status_code == 404
 
 
-def test_a_listed_name_in_other_case_is_not_served(config, google, folder):
-    build(config)
+def test_a_listed_name_in_other_case_is_not_served(config, google, first_build, folder):
+    first_build.copy_to(folder)
     name = manifest(folder)["greeting", "en"].file.removesuffix(".mp3")
     assert create_app(config).test_client().get(f"/audio/{name.upper()}.mp3").status_code == 404

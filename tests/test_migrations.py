@@ -111,8 +111,10 @@ def test_the_sqlite_file_and_its_folder_are_private(config, tmp_path):
     Call(app.test_client()).answer()
     app.extensions["ivr.calllog"].rows()
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
-    for path in folder.iterdir():  # the database, its -wal and -shm
+    for path in folder.glob("calls.sqlite3*"):  # the database, its -wal and -shm
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
+    # The last good scripts kept beside it (ivr/script_store.py) are private too.
+    assert stat.S_IMODE((folder / "scripts-last-good").stat().st_mode) == 0o700
 
 
 @pytest.mark.skipif(bool(os.environ.get("TEST_DATABASE_URL")), reason="SQLite's file")

@@ -176,3 +176,11 @@ def test_gunicorn_counts_the_cpus_this_process_may_use_not_the_hosts(monkeypatch
 def test_gunicorn_workers_from_web_concurrency(monkeypatch):
     monkeypatch.setenv("WEB_CONCURRENCY", "4")
     assert gunicorn_workers() == 4
+
+
+def test_each_webhook_writes_one_json_line_to_stderr(call, capsys):
+    call.answer()
+    call.press("1")
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    assert [(line["endpoint"], line["lang"], line["status"]) for line in lines] == [
+        ("ivr.voice", None, 200), ("ivr.choose", None, 200)]

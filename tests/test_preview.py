@@ -6,7 +6,7 @@ import threading
 import pytest
 from werkzeug.serving import make_server
 
-from conftest import CLINIC_NUMBER
+from conftest import CLINIC_NUMBER, edit
 from ivr import create_app, views
 
 
@@ -66,7 +66,7 @@ def test_preview_walks_the_signed_webhooks(client):
     turn = answer(client, turn, press="2")
     assert said(turn).startswith("Información general, no consejo médico.")
     assert {verb["language"] for verb in turn["heard"]} == {"es-MX"}
-    assert turn["keys"] == ["1", "2", "3", "4", "0", "*"]
+    assert turn["keys"] == ["1", "2", "3", "4", "6", "0", "*"]
     turn = answer(client, turn, silence=True)
     assert said(turn).startswith("Disculpe, no escuché")
     turn = answer(client, turn, say="riesgos")
@@ -173,15 +173,18 @@ def test_a_staff_member_walks_the_line_in_a_browser(browser, server, monkeypatch
 
     browser.get(server + "/preview")
     lines = click_then_see("#call", "For English, press 1")
-    assert "▶ recorded: /recorded/greeting.mp3" in lines
+    assert any(line.startswith("A recording plays: greeting.mp3") for line in lines), lines
+    assert browser.find_element(By.ID, "player").get_attribute("src").endswith("/recorded/greeting.mp3")
+    # The manager can play the recording again.
+    browser.find_element(By.CSS_SELECTOR, "#transcript li.play button").click()
     assert browser.find_element(By.ID, "player").get_attribute("src").endswith("/recorded/greeting.mp3")
     offered = [b.text for b in browser.find_elements(By.CSS_SELECTOR, "#keypad button.offered")]
     assert offered == ["1", "2", "0"]
 
     lines = click_then_see('[data-key="2"]', "El procedimiento, oprima 1.")
     assert lines[0] == "You press 2"
-    assert all(line.startswith("es-MX") for line in lines[1:])
-    assert "Keys that do something here: 1 2 3 4 0 *" in browser.find_element(By.ID, "status").text
+    assert all(line.startswith("Spanish") for line in lines[1:])
+    assert "Keys that do something here: 1 2 3 4 6 0 *" in browser.find_element(By.ID, "status").text
 
     click_then_see("#silence", "Disculpe, no escuché ninguna opción.")
 
@@ -193,7 +196,7 @@ def test_a_staff_member_walks_the_line_in_a_browser(browser, server, monkeypatch
     assert not browser.find_element(By.CSS_SELECTOR, '[data-key="1"]').is_enabled()
     click_then_see('[data-dial="no-answer"]', "no puede atender su llamada")
     click_then_see('[data-key="7"]', "después del tono")
-    click_then_see('[data-record="message"]', "Su mensaje quedó guardado.")
+    assert click_then_see('[data-record="message"]', "Su mensaje quedó guardado.")[0] == "You leave a message"
     assert transcript()[-1] == "The line hung up."
     assert browser.find_element(By.ID, "status").text == "The line hung up."
     assert not browser.find_element(By.CSS_SELECTOR, '[data-key="1"]').is_enabled()
@@ -208,3 +211,64 @@ def test_the_address_make_run_prints_leads_to_the_preview(config):
 def test_there_is_no_home_page_in_production(config):
     config["IVR_PREVIEW"] = False
     assert create_app(config).test_client().get("/").status_code == 404
+
+
+# -- for a clinic manager -------------------------------------------------------------
+
+
+def test_the_page_lists_every_working_key_in_a_managers_words(client):
+    page = client.get("/preview").get_data(as_text=True)
+    keys = page.split('<table id="keys">', 1)[1].split("</table>", 1)[0]
+    # The fixture's after-summary menu still has 9 for "again" (the key map makes it the 911 sentence).
+    for key, does in [("1", "For the procedure (from every menu, also during and after a summary"),
+                      ("6", "the other language"), ("7", "leave a message"), ("8", "again, more slowly"),
+                      ("0", "the clinic"), ("*", "back"), ("5", "only where the line offers it"),
+                      ("9", "hear the summary or answer again")]:
+        row = keys.split(f"<tr><th>{key}</th><td>", 1)[1].split("</td>", 1)[0]
+        assert does in row, (key, row)
+    assert [row.split("</th>")[0] for row in keys.split("<tr><th>")[1:]] == list("1234567890*#")
+    for jargon in ("en-US</", "es-MX</", ">en-US", ">es-MX"):
+        assert jargon not in page
+
+
+def test_nine_is_the_emergency_sentence_where_no_menu_uses_it(menus_copy, config):
+    edit(menus_copy / "menus.yaml", '''      "9":
+        say: {en: To hear this again, es: Para escucharlo otra vez}
+        goes_to: again
+        hints:
+          en: [again, repeat, hear it again]
+          es: [otra vez, repetir, de nuevo]
+''', "")
+    config["MENUS_DIR"] = menus_copy
+    page = create_app(config).test_client().get("/preview").get_data(as_text=True)
+    assert ("<tr><th>9</th><td>never a choice: the caller hears &#34;For emergencies, hang up and dial 9 1 1.&#34; "
+            "and the same menu again</td>") in page
+
+
+def test_the_page_shows_the_seconds_to_each_summary_with_the_budgets(client):
+    from ivr import timing
+    from ivr.menus import load_script
+
+    script = load_script(client.application.config["MENUS_DIR"])
+    page = client.get("/preview").get_data(as_text=True)
+    table = page.split('<table id="timing">', 1)[1].split("</table>", 1)[0]
+    for lang in ("en", "es"):
+        seconds = timing.time_to_information(script, lang, returning=False)["procedure"]
+        assert f"{round(seconds, 1)} s</td>" in table
+    assert f"<td>{timing.FIRST_TOPIC_BUDGET} s</td>" in table and f"<td>{timing.EVERY_TOPIC_BUDGET} s</td>" in table
+    assert table.count("<td>first-time</td>") == 4 and table.count("<td>returning</td>") == 4
+
+
+def test_the_page_shows_warnings_too(config, tmp_path):
+    shutil.copytree("tests/fixtures/scripts/warnings", tmp_path / "warnings")
+    config["MENUS_DIR"] = tmp_path / "warnings"
+    page = create_app(config).test_client().get("/preview").get_data(as_text=True)
+    assert 'id="rejected"' not in page
+    assert "Advice from <code>make check</code> (15):" in page
+    assert "summaries.recovery: warning: about 102.7 s in English" in page
+
+
+def test_the_transcript_speaks_of_the_caller_as_you(client):
+    page = client.get("/preview").get_data(as_text=True)
+    assert 'data-said="You leave a message"' in page and 'data-said="You say nothing"' in page
+    assert "You leaves" not in page

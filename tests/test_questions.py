@@ -459,4 +459,4 @@ def test_the_preview_answers_a_question_said_in_its_box(config):
                  "call_sid": turn["call_sid"]})
     heard = " ".join(verb.get("text", "") for verb in turn["heard"])
     assert answer_text("heavy_lifting", "en") in heard
-    assert turn["keys"] == ["1", "2", "3", "4", "0", "*"]
+    assert turn["keys"] == ["1", "2", "3", "4", "6", "0", "*"]

@@ -1,13 +1,17 @@
 """Staff edit the scripts while the line runs: new calls get valid edits, calls in progress
 keep their version, and a broken edit is refused (logged) while the line keeps speaking."""
 import logging
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from conftest import FIXTURE_MENUS, Call, query
 from ivr import create_app, script_store
+from ivr.script_yaml import ScriptError
 
 RECOVERY_EN = "Here is what to expect after kyphoplasty."
 
@@ -44,8 +48,8 @@ def recovery_summary(client) -> Call:
 def test_a_valid_edit_reaches_the_next_call_without_restart(client, menus, caplog):
     caplog.set_level(logging.INFO)
     assert recovery_summary(client).heard.text.startswith(RECOVERY_EN)
-    edit(menus / "summaries.yaml", RECOVERY_EN, "After kyphoplasty, most people go home the same day.")
-    assert recovery_summary(client).heard.text.startswith("After kyphoplasty, most people go home")
+    edit(menus / "summaries.yaml", RECOVERY_EN, "After kyphoplasty, here is what to expect.")
+    assert recovery_summary(client).heard.text.startswith("After kyphoplasty, here is what to expect.")
     assert "reloaded: now version" in caplog.text
 
 
@@ -54,7 +58,7 @@ def test_a_call_in_progress_keeps_the_words_it_started_with(client, menus):
     call.answer()
     topics = call.press("1")
     version = query(topics.gather.get("action"))["v"]
-    edit(menus / "summaries.yaml", RECOVERY_EN, "After kyphoplasty, most people go home the same day.")
+    edit(menus / "summaries.yaml", RECOVERY_EN, "After kyphoplasty, here is what to expect.")
     edit(menus / "menus.yaml", "{en: For recovery", "{en: For getting better")
     # The caller is still in the old topic menu: same words, same version in every next URL.
     heard = call.press("2")
@@ -81,7 +85,7 @@ def test_a_broken_edit_is_refused_and_logged_once(client, menus, caplog):
     assert "menus.yaml:" in refusals[0].getMessage() and "'recovry', which does not exist" in refusals[0].getMessage()
     # Fixed: the next call gets the fixed version.
     edit(menus / "menus.yaml", "goes_to: recovry", "goes_to: recovery")
-    edit(menus / "summaries.yaml", RECOVERY_EN, "After kyphoplasty, most people go home the same day.")
+    edit(menus / "summaries.yaml", RECOVERY_EN, "After kyphoplasty, here is what to expect.")
     assert recovery_summary(client).heard.text.startswith("After kyphoplasty")
 
 
@@ -127,11 +131,12 @@ def test_the_scripts_folder_disappearing_keeps_the_line_speaking(client, menus, 
 
 def test_only_the_last_versions_are_kept(config, menus, monkeypatch):
     monkeypatch.setattr(script_store, "RECHECK_SECONDS", 0)
+    monkeypatch.setattr(script_store, "KEEP_VERSIONS", 2)  # each version is a load of about 0.3 s
     config["MENUS_DIR"] = menus
     store = create_app(config).extensions["ivr.scripts"]
     first = store.current
     for n in range(script_store.KEEP_VERSIONS + 1):
-        edit(menus / "menus.yaml", "{en: For recovery" + ("" if n == 0 else f" {n - 1}"), f"{{en: For recovery {n}")
+        edit(menus / "menus.yaml", "{en: For recovery" + " now" * n, "{en: For recovery" + " now" * (n + 1))
         store.refresh()
     assert store.get(first)[0] == store.current != first
 
@@ -165,13 +170,107 @@ def test_a_broken_file_keeps_the_last_good_version_and_says_so_where_staff_look(
     assert client.get("/healthz").json["scripts"] == "ok"
 
 
-def test_the_preview_shows_a_rejected_edit_and_the_version_still_playing(config, menus):
+def test_the_preview_shows_a_rejected_edit_and_what_changed(config, menus):
     config.update(IVR_PREVIEW=True, MENUS_DIR=menus)
     client = create_app(config).test_client()
     version = client.get("/healthz").json["script_version"]
-    assert 'id="rejected"' not in client.get("/preview").get_data(as_text=True)
+    page = client.get("/preview").get_data(as_text=True)
+    assert 'id="rejected"' not in page and "No change since the line started." in page
     edit(menus / "menus.yaml", "    en: That is not one of the choices.", "    en: To try again, press # and then 1.")
     page = client.get("/preview").get_data(as_text=True)
     assert 'id="rejected"' in page
-    assert f"Callers still hear the last good version ({version})" in page
+    assert "Callers still hear the last good version, and so does this page." in page
+    assert version not in page  # a manager reads words, not version names
     assert "prompts.invalid_choice: the text stops before &#34;# and then 1.&#34;" in page
+    assert "Not playing: how the files differ from the version callers hear" in page
+    assert "− " + "    en: That is not one of the choices." in page
+    assert "+ " + "    en: To try again, press # and then 1." in page
+
+
+# -- a restart with broken files ---------------------------------------------------
+
+
+def test_a_restart_with_a_broken_file_starts_on_the_last_good_version_and_says_so(config, menus, tmp_path, caplog,
+                                                                                   monkeypatch):
+    monkeypatch.setattr(script_store, "RECHECK_SECONDS", 0)
+    config["MENUS_DIR"] = menus
+    first = create_app(config).test_client()
+    good = first.get("/healthz").json["script_version"]
+    # Kept beside the call log (config: tmp_path/calls.sqlite3).
+    assert (tmp_path / "scripts-last-good" / "version").read_text().strip() == good
+    edit(menus / "menus.yaml", "goes_to: recovery", "goes_to: recovry")
+    caplog.clear()
+    restarted = create_app(config).test_client()  # a restart: a new process would do the same
+    assert recovery_summary(restarted).heard.text.startswith(RECOVERY_EN)
+    loud = [r for r in caplog.records if "HAVE ERRORS" in r.getMessage()]
+    assert len(loud) == 1 and loud[0].levelname == "ERROR"
+    assert "started on the last version that passed check" in loud[0].getMessage()
+    assert "'recovry', which does not exist" in loud[0].getMessage()
+    health = restarted.get("/healthz").json
+    assert health["scripts"] == "started on last good" and health["script_version"] == good
+    # Not logged again on every call; fixed, the next call hears the files, and they are kept.
+    recovery_summary(restarted)
+    assert len([r for r in caplog.records if "recovry" in r.getMessage()]) == 1
+    edit(menus / "menus.yaml", "goes_to: recovry", "goes_to: recovery")
+    edit(menus / "summaries.yaml", RECOVERY_EN, "After kyphoplasty, here is what to expect.")
+    assert recovery_summary(restarted).heard.text.startswith("After kyphoplasty, here is what to expect.")
+    health = restarted.get("/healthz").json
+    assert health["scripts"] == "ok"
+    assert (tmp_path / "scripts-last-good" / "version").read_text().strip() == health["script_version"] != good
+    assert [p.name for p in (tmp_path / "scripts-last-good").iterdir() if p.is_dir()] == [health["script_version"]]
+
+
+def test_a_first_start_with_a_broken_file_refuses(config, menus):
+    # No version ever passed check here: there is nothing good to speak.
+    edit(menus / "menus.yaml", "goes_to: recovery", "goes_to: recovry")
+    config["MENUS_DIR"] = menus
+    with pytest.raises(ScriptError, match="recovry"):
+        create_app(config)
+
+
+def test_the_last_good_folder_can_be_set(config, menus, tmp_path):
+    config.update(MENUS_DIR=menus, LAST_GOOD_SCRIPTS_DIR=str(tmp_path / "elsewhere"), DATABASE_URL="")
+    version = create_app(config).extensions["ivr.scripts"].current
+    assert sorted(p.name for p in (tmp_path / "elsewhere").iterdir()) == [version, "version"]
+    assert sorted(p.name for p in (tmp_path / "elsewhere" / version).iterdir()) == sorted(
+        p.name for p in menus.glob("*.yaml"))
+    latin1(menus / "summaries.yaml")
+    assert create_app(config).extensions["ivr.scripts"].state == "started on last good"
+
+
+def test_the_preview_says_the_line_started_on_the_last_good_version(config, menus):
+    config.update(IVR_PREVIEW=True, MENUS_DIR=menus)
+    create_app(config)
+    latin1(menus / "summaries.yaml")
+    page = create_app(config).test_client().get("/preview").get_data(as_text=True)
+    assert 'id="rejected"' in page
+    assert "The files on disk have errors: the line started on the last good version." in page
+    assert "this file is not saved as UTF-8" in page
+
+
+def test_a_server_process_restarted_with_a_broken_file_starts_and_says_so(menus, tmp_path):
+    # gunicorn and make run import app.py: python -c stands in for them, without a server to stop.
+    environment = {**os.environ, "IVR_DEV_INSECURE": "1", "TWILIO_AUTH_TOKEN": "",
+                   "DATABASE_URL": f"sqlite:///{tmp_path / 'calls.sqlite3'}"}
+    program = f"import ivr; ivr.DEFAULT_MENUS_DIR = {str(menus)!r}; import app; print(app.app.name)"
+    root = Path(__file__).parent.parent
+
+    def start():
+        return subprocess.run([sys.executable, "-c", program], cwd=root, env=environment, capture_output=True,
+                              text=True, timeout=120)
+
+    assert start().returncode == 0
+    latin1(menus / "summaries.yaml")
+    restarted = start()
+    assert restarted.returncode == 0, restarted.stderr
+    assert "THE SCRIPTS IN" in restarted.stderr and "HAVE ERRORS" in restarted.stderr
+    assert "this file is not saved as UTF-8" in restarted.stderr and "Traceback" not in restarted.stderr
+
+
+def test_a_kept_version_that_no_longer_passes_leaves_the_files_errors_to_fix(config, menus, tmp_path):
+    config["MENUS_DIR"] = menus
+    version = create_app(config).extensions["ivr.scripts"].current
+    edit(tmp_path / "scripts-last-good" / version / "menus.yaml", "goes_to: recovery", "goes_to: nowhere")
+    edit(menus / "menus.yaml", "goes_to: recovery", "goes_to: recovry")
+    with pytest.raises(ScriptError, match="recovry"):
+        create_app(config)

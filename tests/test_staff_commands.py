@@ -85,7 +85,7 @@ def test_check_prints_each_error_at_its_file_and_line_and_exits_1(fixture, expec
     lines = result.output.splitlines()
     assert lines[:-1] == [f"tests/fixtures/scripts/{line}" for line in expected]
     assert lines[-1].startswith(f"tests/fixtures/scripts/{fixture}: {len(expected)} error")
-    assert "refuses these scripts" in lines[-1]
+    assert "Callers keep hearing the last good version, even after a restart" in lines[-1]
 
 
 def test_check_warnings_do_not_fail():
@@ -177,8 +177,8 @@ def test_simulate_prints_a_whole_call_from_keys(monkeypatch):
     # Spanish from the moment the caller chose it, and what each step offered.
     after_choice = lines[lines.index("Caller presses 2.") + 1:]
     assert all("[en-US]" not in line for line in after_choice)
-    assert "    keys: 1 2 3 4 0 *" in after_choice
-    assert "    keys: 8 9 0 *" in after_choice
+    assert "    keys: 1 2 3 4 6 0 *" in after_choice
+    assert "    keys: 1 2 3 4 6 8 9 0 *" in after_choice
     assert "Line [es-MX]: Esa no es una de las opciones." in after_choice
     assert any(line.startswith("Line [es-MX]: Lo sentimos, la clínica no puede") for line in after_choice)
 
@@ -230,7 +230,7 @@ def test_simulate_after_hours_says_when_the_clinic_opens_and_takes_a_message(mon
     assert "transfers" not in out
     assert ("Caller presses 0.\nLine [es-MX]: La clínica está cerrada en este momento. Abrimos el lunes a las 8 "
             "de la mañana. Si tiene una emergencia, cuelgue y marque al 9 1 1.\nLine [es-MX]: Para dejarle un mensaje "
-            "a la clínica, oprima 7. Para los temas, oprima asterisco.\n    keys: 7 0 *\n") in out
+            "a la clínica, oprima 7. Para los temas, oprima asterisco.\n    keys: 1 2 3 4 6 7 0 *\n") in out
     assert "Beep. The line records a message (up to 120 s)." in out
     assert out.endswith("Line [es-MX]: Gracias. Su mensaje quedó guardado. La clínica le devolverá la llamada. "
                         "Hasta luego.\nThe line hangs up.\n")
@@ -416,7 +416,7 @@ def test_simulate_plays_the_after_summary_menu_after_a_summary():
     summary = next(n for n, line in enumerate(lines) if line.startswith("Line [en-US]: Here is what to expect"))
     assert lines[summary + 1] == ("Line [en-US]: To hear this again, press 9. To hear it more slowly, press 8. "
                                   "For the topics, press star. To speak with the clinic, press 0.")
-    assert lines[summary + 2] == "    keys: 8 9 0 *"
+    assert lines[summary + 2] == "    keys: 1 2 3 4 6 8 9 0 *"
 
 
 # -- start-up ---------------------------------------------------------------------

@@ -31,7 +31,7 @@ LANG_KEY = {"en": "1", "es": "2"}
 SAID = {
     "text_offer": {"en": "To get this by text message, press 5.", "es": "Para recibir esto en un mensaje de texto, oprima 5."},
     "sending": {"en": "I will send it now.", "es": "Se lo envío ahora."},
-    "limit": {"en": "all the text messages the line sends in a day", "es": "todos los mensajes de texto"},
+    "limit": {"en": "all the text messages the line can send it today", "es": "todos los mensajes de texto"},
     "call_back_offer": {"en": "To have the clinic call you back at this number, press 5.",
                         "es": "Para que la clínica le devuelva la llamada a este número, oprima 5."},
     "confirm": {"en": "The clinic will call you back at 2 1 4, 5 5 5, 9 8 7 6. If that is right, press 5.",

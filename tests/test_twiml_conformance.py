@@ -76,7 +76,12 @@ CLOSED = OPEN_HOURS - timedelta(days=1)  # a Sunday
 CASES = {"open": (OPEN_HOURS, False), "closed": (CLOSED, False), "recorded": (OPEN_HOURS, True)}
 
 
-@pytest.fixture(scope="module", params=CASES)
+# Under pytest-xdist (make test), each case's crawl runs in one process, whichever of its tests
+# comes first, and the three cases spread over the processes.
+EACH_CASE = [pytest.param(case, marks=pytest.mark.xdist_group(f"crawl-{case}")) for case in CASES]
+
+
+@pytest.fixture(scope="module")
 def crawled(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp("crawl")
     now, recorded = CASES[request.param]
@@ -96,6 +101,7 @@ def crawled(request, tmp_path_factory):
     return app, crawl(app.test_client(), app)
 
 
+@pytest.mark.parametrize("crawled", EACH_CASE, indirect=True)
 def test_every_answer_on_every_call_path_is_twiml_twilio_accepts(crawled):
     app, report = crawled
     assert len(report) > 200, "the crawl should reach every menu, summary and ending"
@@ -103,6 +109,7 @@ def test_every_answer_on_every_call_path_is_twiml_twilio_accepts(crawled):
     assert not bad, "\n".join(bad[:20])
 
 
+@pytest.mark.parametrize("crawled", EACH_CASE, indirect=True)
 def test_every_webhook_is_on_some_call_path(crawled):
     app, report = crawled
     adapter = app.url_map.bind(HOST)

@@ -72,7 +72,8 @@ fuzz: install
 # The database's tests (call log, migrations) against a real PostgreSQL: Debian's postgresql
 # package (installed if missing, as root) runs a throwaway cluster in a temporary folder.
 DATABASE_TESTS := tests/test_calllog.py tests/test_calllog_faults.py tests/test_migrations.py \
-	tests/test_voicemail_email.py tests/test_database_budget.py tests/test_language_memory.py
+	tests/test_voicemail_email.py tests/test_database_budget.py tests/test_language_memory.py \
+	tests/test_text_messages.py tests/test_callbacks.py
 test-postgres: install
 	@$(PIP) install -e '.[test,postgres]'
 	bash tests/with-postgres.sh $(BIN)/python -m pytest $(DATABASE_TESTS)
@@ -122,12 +123,13 @@ diagram: install
 	@$(BIN)/flask --app app diagram --update README.md
 
 # Not a test: the seconds a caller listens before each summary, how well spoken questions are
-# matched, CPU per webhook in-process, then load under gunicorn (about a minute each). Each prints
+# matched, CPU per webhook in-process, what key 5 adds to a webhook, then load under gunicorn (about a minute each). Each prints
 # its numbers and fails if it misses its target (see docs/performance.md).
 bench: install
 	$(BIN)/python bench/time_to_information.py; tti=$$?; \
 	$(BIN)/python bench/questions.py; questions=$$?; \
 	$(BIN)/python bench/breakdown.py; cpu=$$?; \
+	$(BIN)/python bench/to_your_phone.py 2>/dev/null; \
 	$(BIN)/python bench/run.py && exit $$((tti || questions || cpu))
 
 clean:

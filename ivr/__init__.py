@@ -107,7 +107,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions["ivr.scripts"] = ScriptStore(app.config["MENUS_DIR"], app.logger,
                                                 last_good_dir(app) if serves_calls else None)
 
-    from . import audio, calllog, guard, language_memory, ops, views, voicemail_email
+    from . import audio, callbacks, calllog, guard, language_memory, ops, text_messages, views, voicemail_email
 
     # Huge, chunked or multipart bodies are refused before any of the app's work (ivr/guard.py).
     app.wsgi_app = guard.RequestLimits(app.wsgi_app)
@@ -118,6 +118,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(language_memory.bp)
     # Voicemails e-mailed to the clinic through its SMTP server, if set.
     voicemail_email.init_app(app)
+    # Key 5: the summary by text message (Twilio), a call back (e-mailed as voicemails are), if set.
+    text_messages.init_app(app)
+    callbacks.init_app(app)
     app.register_blueprint(ops.bp)
     # Dev mode with a real token set is a staging copy: the preview stays off unless asked for.
     if serves_calls and (app.config["IVR_PREVIEW"] or dev_mode):

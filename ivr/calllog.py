@@ -44,6 +44,9 @@ A row's ``event``, and what ``detail`` then holds:
   goodbye         the line said goodbye after three tries (detail: why)
   question        the caller asked a question (detail: the entry that answered it, "unanswered" or
                   "emergency"; asked: the words, only unanswered ones and only with QUESTION_LOG=1)
+  text            the caller pressed 5 for a summary by text and heard "I will send it now" (detail: the topic)
+  call_back       key 5 where the clinic does not answer (detail: the menu, when the number was read
+                  back; "confirmed"; "declined")
   error           something failed and the caller heard an apology
   status          the call ended (detail: Twilio's CallStatus; seconds: the call's length)
 """
@@ -76,9 +79,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
-from . import SettingsError, asking, flow, report, schema, signatures, views
+from . import SettingsError, asking, flow, offers, report, schema, signatures, views
 from .guard import quoted
-from .schema import caller_languages, call_steps, dropped_steps, voicemail_emails, voicemails
+from .schema import OUTBOXES, caller_languages, call_steps, dropped_steps, voicemail_emails, voicemails
 from .simulator import SIMULATED_CALL
 
 logger = logging.getLogger(__name__)
@@ -141,7 +144,7 @@ class Spool:
     process's last batch is written twice on replay (voicemails and languages are not: they
     are keyed)."""
 
-    TABLES = {table.name: table for table in (call_steps, voicemails, caller_languages)}
+    TABLES = {table.name: table for table in (call_steps, voicemails, caller_languages, *OUTBOXES)}
 
     def __init__(self, folder: Path):
         self.folder = folder
@@ -313,6 +316,11 @@ class CallLog:
         self._languages_held[row["caller_hash"]] = row
         self._hold(caller_languages, row)
 
+    def add_to_outbox(self, table: Table, row: dict) -> None:
+        """Hold a row of an outbox (schema.OUTBOXES: a text message, a call-back request), written
+        once per its unique key however often it is held; always held, like voicemails."""
+        self._hold(table, row)
+
     def recall_language(self, caller_hash: str, since: datetime) -> str | None:
         """The language the caller of ``caller_hash`` chose last, if since ``since``: the later of
         the database's row and a choice this process holds, not yet written. Raises DatabaseLate
@@ -425,6 +433,10 @@ class CallLog:
                 connection.execute(insert(voicemail_emails).on_conflict_do_nothing(index_elements=["recording_sid"]),
                                    [{"recording_sid": message["recording_sid"], "next_attempt_utc": message["time_utc"]}
                                     for message in messages])
+            for table, row in batch:
+                if table in OUTBOXES:  # a second request for the same thing is not a second row
+                    connection.execute(insert(table).values(_fit(row, table))
+                                       .on_conflict_do_nothing(index_elements=OUTBOXES[table]))
             if dropped:
                 connection.execute(dropped_steps.insert(), {"time_utc": self._dropped_since, "steps": dropped})
         for row in held_languages:  # in the database now
@@ -495,7 +507,7 @@ class CallLog:
         cutoff = to_utc(before)
         with self.engine().connect() as connection:
             return sum(connection.execute(select(func.count()).select_from(table).where(table.c.time_utc < cutoff))
-                       .scalar_one() for table in (voicemails, call_steps, caller_languages))
+                       .scalar_one() for table in (voicemails, call_steps, caller_languages, *OUTBOXES))
 
     def purge(self, before: datetime) -> int:
         self.flush()
@@ -506,6 +518,8 @@ class CallLog:
                 select(voicemails.c.recording_sid).where(voicemails.c.time_utc < cutoff))))
             deleted = connection.execute(delete(voicemails).where(voicemails.c.time_utc < cutoff)).rowcount
             deleted += connection.execute(delete(caller_languages).where(caller_languages.c.time_utc < cutoff)).rowcount
+            for table in OUTBOXES:  # text messages; call-back requests also go after 30 days (callbacks.py)
+                deleted += connection.execute(delete(table).where(table.c.time_utc < cutoff)).rowcount
             return deleted + connection.execute(delete(call_steps).where(call_steps.c.time_utc < cutoff)).rowcount
 
 
@@ -785,6 +799,12 @@ def _describe(step: flow.Step | None) -> dict:
             return {"event": "question", "detail": step.logged_as, "asked": words if keep else None}
         case asking.Emergency():
             return {"event": "question", "detail": "emergency"}
+        case offers.SendText(topic=topic):
+            return {"event": "text", "detail": topic}
+        case offers.ConfirmCallBack(back=back) | offers.CallBackDeclined(back=back):
+            return {"event": "call_back", "detail": "declined" if isinstance(step, offers.CallBackDeclined) else back}
+        case offers.CallBackTaken():
+            return {"event": "call_back", "detail": "confirmed"}
     return {"event": request.endpoint.rpartition(".")[2]}
 
 
@@ -881,6 +901,10 @@ def report_command(since: datetime | None, output: str) -> None:
         raise click.ClickException(f"cannot read the call log: {_short(exc)}") from None
     summary = report.summarise(rows, zone, start, list(script.summaries), messages, not_logged,
                                 list(script.questions.entries) if script.questions else [])
+    try:  # key 5: texts sent and failed, open call-back requests
+        summary.update(report.to_your_phone(log.engine(), start and to_utc(start), zone))
+    except SQLAlchemyError as exc:
+        raise click.ClickException(f"cannot read the call log: {_short(exc)}") from None
     click.echo(report.render(summary, output), nl=False)
 
 

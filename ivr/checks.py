@@ -15,6 +15,7 @@ from .script import (ACTION_KEYS, BACK_KEY, CLINIC, CLINIC_KEY, EMERGENCY_KEY, K
                      LANGUAGES, MAX_OPTIONS, RESERVED_KEY, SLOWER, SWITCH_KEY, VOICEMAIL, Menus, Opening, OpeningWords,
                      Prompts, QuestionPrompts, Script, Text, normalise)
 from .script_yaml import Report
+from .texts import check as check_texts
 
 # check warns when closed_on lists no day further ahead than this: staff then have two months
 # to add next year's holidays before the list runs out.
@@ -438,6 +439,15 @@ def spoken_texts(script: Script):
         for entry_id, entry in script.questions.entries.items():
             for lang in LANGUAGES:
                 yield ("questions", "entries", entry_id, "answer", lang), lang, getattr(entry.answer, lang)
+    if script.to_your_phone is not None:
+        # Key 5 (texts.yaml): what the line says, and each topic's text message (its clinic line, with
+        # the clinic's hours and {phone}, is the clinic's, not the article's).
+        for name in type(script.to_your_phone.say).model_fields:
+            for lang in LANGUAGES:
+                yield ("to_your_phone", "say", name, lang), lang, script.to_your_phone.prompt(name, lang)
+        for topic, words in script.to_your_phone.text_messages.topics.items():
+            for lang in LANGUAGES:
+                yield ("to_your_phone", "text_messages", "topics", topic, lang), lang, getattr(words, lang)
 
 
 def question_examples(script: Script):
@@ -544,6 +554,11 @@ def _check_questions(report: Report, script: Script) -> None:
                        "hear the emergency sentence, never this answer", warning=True)
 
 
+def _check_to_your_phone(report: Report, script: Script) -> None:
+    """texts.yaml: the text messages and what the line says about key 5 (ivr/texts.py)."""
+    check_texts(report, script)
+
+
 def run_checks(report: Report, script: Script) -> None:
     """Every rule, errors and warnings, on a script that passed the schema."""
     _check_links(report, script)
@@ -556,5 +571,5 @@ def run_checks(report: Report, script: Script) -> None:
     _check_article(report, script, wrong_language, reported)
     for check in (_check_speech_hints, _check_reachable,
                   _check_mentioned_keys, _check_lengths, _check_time_to_information, _check_ambiguous_hints,
-                  _check_holidays_ahead, _check_questions):
+                  _check_holidays_ahead, _check_questions, _check_to_your_phone):
         check(report, script)

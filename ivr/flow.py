@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import asking
+from . import asking, offers
 from .script import (BACK_KEY, CLINIC, CLINIC_KEY, EMERGENCY_KEY, KEYPAD, LANGUAGE_MENU, LANGUAGES, SLOWER, SLOWER_KEY,
                      SWITCH_KEY, VOICEMAIL, VOICEMAIL_KEY, Script, normalise)
 
@@ -107,7 +107,7 @@ class Goodbye:
     offered: bool = False
 
 
-Step = Ask | Summary | Transfer | Voicemail | Goodbye | asking.Answer | asking.Emergency | asking.Confirm
+Step = Ask | Summary | Transfer | Voicemail | Goodbye | asking.Answer | asking.Emergency | asking.Confirm | offers.Step
 
 
 def parse_lang(value: str | None) -> str | None:
@@ -273,6 +273,8 @@ def _follow(script: Script, at: str, lang: str | None, tries: int, key: str, ans
         if at == ANSWERED and answer in script.questions.entries:
             return asking.Answer(answer, lang, slow=True)
         return Summary(at, lang, slow=True) if at in script.summaries else None
+    elif key == offers.PHONE_KEY and (asked := offers.key_five(script, at, lang)):
+        return asked  # "to your phone": views.py says it only where it can be done
     menu = script.menu(menu_id(script, at))
     if key == BACK_KEY:
         # After an answer, * is "for the topics".

@@ -114,6 +114,23 @@ def summarise(rows, zone: ZoneInfo, since: datetime | None, topics: list[str], m
     }
 
 
+def to_your_phone(engine, since: datetime | None, zone: ZoneInfo) -> dict:
+    """Key 5's part of the report: texts by topic (sent, failed, waiting), and the open call-back
+    requests, each with the last digits of its number only (``flask callbacks`` shows it whole)."""
+    from . import callbacks, text_messages
+
+    return {
+        "text_messages": [{"topic": topic, **outcomes}
+                          for topic, outcomes in sorted(text_messages.counts(engine, since).items())],
+        "callbacks_open": [{
+            "id": request.id,
+            "time": f"{_local(request.time_utc, zone):%Y-%m-%d %H:%M}",
+            "lang": request.lang or "none",
+            "emailed_at": f"{_local(request.sent_utc, zone):%Y-%m-%d %H:%M}" if request.sent_utc else None,
+        } for request in callbacks.open_requests(engine)],
+    }
+
+
 def render(report: dict, output: str) -> str:
     return {"text": as_text, "csv": as_csv, "json": as_json}[output](report)
 
@@ -150,6 +167,12 @@ def as_csv(report: dict) -> str:
     writer.writerow(["questions", "sounded like an emergency", report["questions_emergency"]])
     for words in report["unanswered_words"]:
         writer.writerow(["unanswered question", words, 1])
+    for texts in report.get("text_messages", []):
+        for outcome in ("sent", "failed", "waiting"):
+            writer.writerow([f"text messages {outcome}", texts["topic"], texts[outcome]])
+    for request in report.get("callbacks_open", []):
+        writer.writerow(["call back open", f"{request['id']} {request['time']} {LANGUAGE_NAMES[request['lang']]}",
+                         "", _emailed(request)])
     writer.writerow(["voicemails", "total", len(report["voicemails"])])
     writer.writerow(["voicemails", "waiting to be e-mailed", sum(not m["emailed_at"] for m in report["voicemails"])])
     for message in report["voicemails"]:
@@ -216,6 +239,15 @@ def as_text(report: dict) -> str:
     if report["unanswered_words"]:
         lines.append("What callers asked that had no answer (QUESTION_LOG=1):")
         lines += [f"  {words}" for words in report["unanswered_words"]]
+
+    if report.get("text_messages"):
+        lines += [""] + _table(["Text messages (key 5)", "sent", "failed", "waiting"],
+                               [[t["topic"], t["sent"], t["failed"], t["waiting"]] for t in report["text_messages"]])
+    if report.get("callbacks_open"):
+        lines += ["", f"Open call-back requests: {len(report['callbacks_open'])} "
+                      "(numbers: flask --app app callbacks; close one with --done ID)"]
+        lines += [f"  {r['id']:>4}  {r['time']}  {LANGUAGE_NAMES[r['lang']]:<7}  {_emailed(r)}"
+                  for r in report["callbacks_open"]]
 
     lines += ["", f"Voicemails: {len(report['voicemails'])}"]
     lines += [f"  {m['time']}  {LANGUAGE_NAMES[m['lang']]:<7}  {_duration(m['seconds']):>10}  {m['url']}  {_emailed(m)}"

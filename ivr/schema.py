@@ -83,6 +83,48 @@ caller_languages = Table(
     Column("time_utc", DateTime, nullable=False, index=True),
 )
 
+# The text-message outbox (ivr/text_messages.py): one row per (call, topic) a caller asked to get
+# by text, written by the call log's writer. No number: the sender asks Twilio for the call's
+# From; the keyed hash is for the daily limit per number.
+text_messages = Table(
+    "text_messages",
+    metadata,
+    Column("call_sid", String(64), primary_key=True),
+    Column("topic", String(32), primary_key=True),
+    Column("lang", String(2), nullable=False),
+    Column("caller_hash", String(64), nullable=False, index=True),
+    Column("time_utc", DateTime, nullable=False, index=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_utc", DateTime, nullable=False),
+    Column("sent_utc", DateTime),
+    Column("failed_utc", DateTime),
+    Column("message_sid", String(64)),
+    Column("last_error", String(300)),
+)
+
+# Call-back requests (ivr/callbacks.py): at most one open per number (its keyed hash), the number
+# itself only encrypted (Fernet), each with the e-mail that tells the clinic (an outbox). Deleted
+# when done or after 30 days.
+callback_requests = Table(
+    "callback_requests",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("caller_hash", String(64), nullable=False, unique=True),
+    Column("number_encrypted", String(300), nullable=False),
+    Column("call_sid", String(64), nullable=False),
+    Column("lang", String(2)),
+    Column("time_utc", DateTime, nullable=False, index=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_utc", DateTime, nullable=False),
+    Column("sent_utc", DateTime),
+    Column("failed_utc", DateTime),
+    Column("last_error", String(300)),
+)
+
+# Outboxes the call log's writer fills (calllog.CallLog.add_to_outbox), by the columns that make a
+# row unique: a repeated request adds nothing.
+OUTBOXES = {text_messages: ["call_sid", "topic"], callback_requests: ["caller_hash"]}
+
 # Steps a process could not keep while the database was away longer than its buffer holds.
 dropped_steps = Table(
     "dropped_steps",

@@ -15,6 +15,8 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
                       model_validator)
 
 from .questions import NOT_ANSWERED, QuestionIndex
+from .texts import Prompts as PhonePrompts
+from .texts import ToYourPhone
 
 LANGUAGES = ("en", "es")
 MAX_OPTIONS = 5
@@ -322,6 +324,8 @@ class Script(_Strict):
     key_facts: dict[str, KeyFacts] = Field(default_factory=dict)
     # Without questions.yaml the line offers keys and option words only.
     questions: Questions | None = None
+    # Key 5: texts of the summaries, call backs (ivr/menus/texts.yaml); without it, never offered.
+    to_your_phone: ToYourPhone | None = None
 
     # -- what a caller hears -------------------------------------------------
     def menu(self, menu_id: str) -> Menu:
@@ -355,6 +359,8 @@ class Script(_Strict):
             template = self.questions.prompts.about if kind == "answer" else self.questions.prompts.confirm
             heading = getattr(template, lang).format(about=getattr(answered.about, lang))
             return f"{heading} {getattr(answered.answer, lang)}" if kind == "answer" else heading
+        if kind == "phone":
+            return self.to_your_phone.prompt(name, lang)
         if prompt_id in Opening.model_fields:
             return getattr(getattr(self.opening, prompt_id), lang)
         return getattr(getattr(self.prompts, prompt_id), lang)
@@ -386,6 +392,9 @@ class Script(_Strict):
             + ([f"question.{p}" for p in QuestionPrompts.model_fields if p not in ("about", "confirm")]
                + [f"answer.{e}" for e in [*self.questions.entries, *self.questions.out_of_scope]]
                + [f"confirm.{e}" for e in self.questions.entries] if self.questions else [])
+            # The call-back question reads the caller's number: said by Twilio's voice, never recorded.
+            + ([f"phone.{p}" for p in PhonePrompts.model_fields if p != "call_back_confirm"]
+               if self.to_your_phone else [])
         )
 
 

@@ -24,6 +24,7 @@ from .menus import DEFAULT_MENUS_DIR, check_scripts, load_script
 from .script import KEYPAD, LANGUAGES
 from .script_yaml import Problem, ScriptError, ordered, shown
 from .simulator import DIAL_OUTCOMES, RECORD_OUTCOMES, PhoneLine, SimulationError, Turn
+from .texts import segment_lines
 
 SIMULATOR_URL = "https://simulator.invalid"
 # Where a simulated call is put through when CLINIC_PHONE_NUMBER is not set (a staff member's
@@ -47,8 +48,11 @@ def print_problems(problems: list[Problem]) -> None:
 @menus_option
 def check(menus_dir: Path) -> None:
     """Check the menu scripts. Exit code 1 if a caller would hit an error."""
-    _, problems = check_scripts(menus_dir)
+    script, problems = check_scripts(menus_dir)
     print_problems(problems)
+    # Each text message's size as carriers count it (texts.yaml): not a problem, a number to watch.
+    for line in segment_lines(script) if script else []:
+        click.echo(line)
     errors = sum(not p.warning for p in problems)
     warnings = len(problems) - errors
     counts = f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"

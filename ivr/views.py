@@ -11,10 +11,10 @@ from flask import Blueprint, Response, current_app, g, has_request_context, requ
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
-from . import asking, audio, flow, hours, signatures
+from . import asking, audio, flow, hours, offers, signatures
 from .checks import mentioned_keys
 from .guard import quoted
-from .script import CLINIC, CLINIC_KEY, LANGUAGE_MENU, LANGUAGES, SLOW_SUFFIX, Script
+from .script import BACK_KEY, CLINIC, CLINIC_KEY, LANGUAGE_MENU, LANGUAGES, SLOW_SUFFIX, Script
 
 bp = Blueprint("ivr", __name__)
 
@@ -71,7 +71,9 @@ def keep_call_state(endpoint, values):
 
 
 def call_state() -> tuple[tuple[str, object], ...]:
-    return (("transfers", _transfers()), ("empty", _empty()), ("heard", _encode(_heard())), ("same", _same()))
+    # Key 5's state too: this call's texts, a call back refused.
+    return (("transfers", _transfers()), ("empty", _empty()), ("heard", _encode(_heard())), ("same", _same()),
+            *_phone_state().items())
 
 
 def _encode(heard) -> str:
@@ -130,9 +132,8 @@ def answer(step: flow.Step) -> Response:
         return twiml(render(step))
     g.ivr_step = step  # as render() does, for the call log
     script()  # the version of the scripts this call speaks (g.ivr_script_version)
-    # The host too: without PUBLIC_BASE_URL, recordings' URLs are made from it; the call's state
-    # is in every URL, and what 0 is offered as depends on whether the clinic is open.
-    key = (g.ivr_script_version, audio.library().stamp(), _recordings_host(), call_state(), clinic_is_open(), step)
+    key = (g.ivr_script_version, audio.library().stamp(), _recordings_host(), call_state(), clinic_is_open(), step,
+           _phone_offers(step))
     rendered = current_app.extensions.setdefault("ivr.rendered", {})
     xml, played = rendered.get(key, (None, ()))
     if xml is None or not all(audio.library().listed(file) for file in played):
@@ -211,6 +212,17 @@ def render(step: flow.Step, response: VoiceResponse | None = None) -> VoiceRespo
             )
             # Reached only when nothing was recorded.
             nothing_recorded(response, lang)
+        case offers.SendText(topic=topic, lang=lang):
+            send_text(response, topic, lang)
+        case offers.ConfirmCallBack(lang=lang, back=back):
+            confirm_call_back(response, lang, back)
+        case offers.CallBackTaken(lang=lang):
+            speak(response, "phone.call_back_taken", lang)
+            response.hangup()
+        case offers.CallBackDeclined(lang=lang, back=back):
+            speak(response, "phone.call_back_declined", lang)
+            g.ivr_no_call_back = "1"
+            ask(response, flow.Ask(back, lang))
         case flow.Goodbye(lang=lang, lead=lead, offered=offered):
             # The tries ran out: a person while the clinic answers (at most MAX_TRANSFERS times a
             # call), else one last offer to leave a message, said with when the clinic opens
@@ -343,6 +355,12 @@ def ask(response: VoiceResponse, step: flow.Ask | flow.Summary, offered: frozens
             speak_offers(gather, "question.after_answer", lang, offered)
         else:
             menu_in(gather, menu, lang, lead, apology)
+            # Key 5 after the menu's own options: never before the answer, never in its time budget.
+            text, call_back = _phone_offers(step)
+            if text:
+                speak(gather, "phone.text_offer", lang)
+            if call_back:
+                speak(gather, "phone.call_back_offer", lang)
         if at == "topics" and questions and invite:
             speak(gather, "question.invite", lang)
         if switch_offer:
@@ -442,6 +460,85 @@ def transfer(response: VoiceResponse, step: flow.Transfer, lead: str | None = No
                   method="POST", timeout=DIAL_TIMEOUT)
 
 
+# -- key 5, "to your phone" (ivr/offers.py) ---------------------------------------
+# What can be done is known from the settings (the senders text_messages.py and callbacks.py put
+# in app.extensions), the caller's number, and this call's state in the URL: the topics texted
+# ("texted") and the texts this number had earlier today, once known ("earlier").
+
+
+def _phone_state() -> dict[str, str]:
+    return {name: g.get(f"ivr_{name}", request.args.get(name, "")) for name in ("texted", "earlier")}
+
+
+def _texted() -> tuple[str, ...]:
+    return offers.parse_texted(_phone_state()["texted"], script())
+
+
+def _earlier() -> int:
+    return flow.parse_count(_phone_state()["earlier"], offers.TEXTS_PER_DAY)
+
+
+def text_offered(topic: str, lang: str | None) -> bool:
+    texts, texted = script().to_your_phone, _texted()
+    return (lang is not None and texts is not None and topic in texts.text_messages.topics
+            and current_app.extensions.get("ivr.text_messages") is not None
+            and topic not in texted and _earlier() + len(texted) < offers.TEXTS_PER_DAY
+            and offers.can_get_texts(request.form.get("From")))
+
+
+def call_back_offered(lang: str | None) -> bool:
+    return (lang is not None and script().to_your_phone is not None
+            # Not again in the menu right after a call back was declined or found already asked for.
+            and current_app.extensions.get("ivr.callbacks") is not None and not g.get("ivr_no_call_back")
+            and offers.can_call_back(request.form.get("From")))
+
+
+def _phone_offers(step: flow.Step) -> tuple[bool, bool]:
+    """(a text of this summary, a call back) offered in the menu of ``step``."""
+    at, lang = (step.topic, step.lang) if isinstance(step, flow.Summary) else (getattr(step, "at", None), step.lang)
+    return (at in script().summaries and text_offered(at, lang),
+            at in offers.CLINIC_MENUS and call_back_offered(lang))
+
+
+def send_text(response: VoiceResponse, topic: str, lang: str) -> None:
+    """5 after a summary: "I will send it now" (text_messages.py sends it after the webhook), then
+    the menu again, without that offer."""
+    if not text_offered(topic, lang):  # 5 is no choice here: as any key that means nothing
+        render(flow.Ask(topic, lang, _tries()) if request.args.get("playing")
+               else flow.retry(script(), topic, lang, _tries(), flow.REPEAT), response)
+        return
+    if not _phone_state()["earlier"]:
+        # The first text of this call: how many this number had today, if the database says within budget.
+        count = current_app.extensions["ivr.texts_today"](request.form.get("From"), now())
+        g.ivr_earlier = str(count if count is not None else 0)
+    if _earlier() + len(_texted()) >= offers.TEXTS_PER_DAY:
+        g.ivr_step = flow.Ask(topic, lang)
+        speak(response, "phone.text_daily_limit", lang)
+    else:
+        g.ivr_texted = ".".join((*_texted(), topic))
+        speak(response, "phone.text_sending", lang)
+    ask(response, flow.Ask(topic, lang))
+
+
+def confirm_call_back(response: VoiceResponse, lang: str, back: str) -> None:
+    """5 where the clinic does not answer: the number read back digit by digit, 5 to confirm."""
+    if not call_back_offered(lang):
+        render(flow.retry(script(), back, lang, _tries(), flow.REPEAT), response)
+        return
+    number = request.form.get("From")
+    if current_app.extensions["ivr.call_back_open"](number):
+        g.ivr_no_call_back = "1"
+        speak(response, "phone.call_back_already", lang)
+        ask(response, flow.Ask(back, lang))
+        return
+    action = url_for(".call_back", back=back, lang=lang)
+    gather = response.gather(input="dtmf", action=action, method="POST", num_digits=1, finish_on_key="",
+                             timeout=ANSWER_TIMEOUT, action_on_empty_result=False)
+    # Said by Twilio's voice: the number is the caller's, never recorded.
+    say_text(gather, script().text("phone.call_back_confirm", lang).replace("{number}", offers.read_back(number)), lang)
+    response.redirect(url_for(".call_back", back=back, lang=lang))
+
+
 # -- webhooks --------------------------------------------------------------------
 
 
@@ -502,6 +599,21 @@ def silence(at):
 @bp.post("/ivr/clinic")
 def clinic():
     return twiml(render(flow.Transfer(_lang())))
+
+
+@bp.post("/ivr/call-back/<back>")
+def call_back(back):
+    """The answer to "the clinic will call you back at ...": 5 yes, * or silence no; any other key
+    means what it means at the menu the caller came from."""
+    back = back if back in offers.CLINIC_MENUS else "clinic_unavailable"
+    lang, digits = _lang(), (request.form.get("Digits") or "").strip()
+    if lang is None:
+        return answer(flow.Ask(back, None))
+    if digits == offers.PHONE_KEY and call_back_offered(lang):
+        return answer(offers.CallBackTaken(lang))
+    if digits in ("", BACK_KEY, offers.PHONE_KEY):
+        return answer(offers.CallBackDeclined(lang, back))
+    return answer(flow.choose(script(), back, lang, 0, digits, None))
 
 
 @bp.post("/ivr/clinic/done")

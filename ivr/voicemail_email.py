@@ -78,6 +78,12 @@ def sender(app: Flask) -> Sender | None:
     return app.extensions.get("ivr.voicemail_email")
 
 
+def send_email(app: Flask, email: EmailMessage) -> None:
+    """One e-mail to the clinic through its SMTP server (also call-back requests, ivr/callbacks.py);
+    raises OSError or smtplib.SMTPException when it cannot."""
+    sender(app)._send(email)
+
+
 def start(app: Flask) -> None:
     """Start this process's sender thread (gunicorn.conf.py's post_worker_init; first request)."""
     if (each := sender(app)) is not None:

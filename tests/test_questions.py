@@ -61,6 +61,11 @@ def test_speech_recognition_slips_are_repaired(index, lang, said):
     ("en", "what should i do if i see bleeding", "symptoms"),
     ("es", "es normal tener dolor después del procedimiento", "symptoms"), ("es", "qué pasa si me da fiebre después",
                                                                            "symptoms"),
+    # A wound that is swollen, red, hot or has pus is a symptom, never "what to watch for" (issue 17).
+    ("en", "my incision is swollen and red should i worry", "symptoms"), ("en", "the wound is hot to the touch", "symptoms"),
+    ("en", "there is pus on the bandage", "symptoms"), ("es", "la herida está hinchada y roja", "symptoms"),
+    ("es", "tengo la herida caliente, me debo preocupar", "symptoms"), ("es", "le sale pus a la herida", "symptoms"),
+    ("es", "tengo la heridita inflamada", "symptoms"),
 ])
 def test_out_of_scope_questions_get_their_kind_never_an_article_answer(index, lang, said, kind):
     heard = index.hear(said, lang)
@@ -105,6 +110,23 @@ EMERGENCIES = {
            "la herida no para de sangrar", "se me está hinchando la garganta", "llame a una ambulancia",
            "siento el pecho apretado", "mi esposo no despierta"],
 }
+# Issue 17, after the first held-out set: an allergic reaction now, stroke signs, sudden one-sided
+# numbness or weakness and seizures, in other words than the held-out set's (concepts, not sentences).
+EMERGENCIES["en"] += [
+    "i broke out in hives and i can hardly swallow", "my throat feels like it is closing up",
+    "he has welts everywhere and is short of breath", "i can't swallow", "her mouth is crooked",
+    "the left side of his face is drooping", "my wife's speech is slurred", "i can't understand him, his words are jumbled",
+    "my mom is suddenly confused", "all of a sudden my right arm went numb", "i can't lift my left arm",
+    "my leg suddenly went weak", "he is having a seizure", "she is shaking all over and won't stop",
+]
+EMERGENCIES["es"] += [
+    "tengo ronchas y me cuesta tragar", "siento que se me cierra la garganta", "no puedo pasar saliva",
+    "me salieron ronchitas por todos lados y me cuesta respirar", "a mi papá se le torció la cara",
+    "mi esposo tiene la boca chueca", "mi mamá arrastra las palabras", "no se le entiende nada lo que dice",
+    "mi mamá está muy confundida", "se me durmió el brazo derecho de repente", "no puedo mover la pierna izquierda",
+    "se le durmió todo un lado del cuerpo", "no puede levantar el brazo", "mi esposo está convulsionando",
+    "le está dando un ataque a mi mamá",
+]
 
 
 @pytest.mark.parametrize("lang, said", [(lang, said) for lang, said_list in EMERGENCIES.items() for said in said_list])
@@ -118,6 +140,8 @@ def test_emergencies_are_found_by_concept(index, lang, said):
     ("en", "can i have an allergic reaction"), ("en", "does kyphosis affect breathing"),
     ("en", "can a fall cause it"), ("es", "cuándo puedo manejar"), ("es", "hay riesgo de sangrado"),
     ("es", "la cifosis afecta la respiración"), ("es", "me van a dormir"), ("es", "una caída lo puede causar"),
+    ("es", "puedo dormir boca arriba"), ("es", "cuándo puedo regresar a trabajar"), ("es", "puedo dormir de lado"),
+    ("en", "when can i lift my grandchildren"), ("en", "can i sleep on my side"),
 ])
 def test_ordinary_questions_are_not_emergencies(index, lang, said):
     assert not index.is_emergency(said, lang)

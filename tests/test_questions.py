@@ -127,6 +127,21 @@ EMERGENCIES["es"] += [
     "se le durmió todo un lado del cuerpo", "no puede levantar el brazo", "mi esposo está convulsionando",
     "le está dando un ataque a mi mamá",
 ]
+# Issue 17, after the second held-out set: a chest grabbed, squeezed or weighed on, and strength gone
+# from an arm, a leg or a side (other words than the held-out set's).
+EMERGENCIES["en"] += [
+    "my dad is clutching his chest and sweating", "it feels like somebody is squeezing my chest",
+    "there is a heavy weight on my chest", "she keeps holding her chest", "it feels like a ton of bricks on me",
+    "i lost the strength in my right arm", "he has no strength on his left side", "her legs keep giving out",
+    "my arm went dead", "the pain goes down my left arm",
+]
+EMERGENCIES["es"] += [
+    "mi mamá se está agarrando el pecho", "siento como si me apretaran el pecho", "tengo una opresión en el pecho",
+    "siento el pecho muy pesado", "siento como un elefante encima", "se le fue la fuerza de la pierna derecha",
+    "no tengo fuerza en el brazo izquierdo", "mi papá perdió la fuerza de un lado del cuerpo",
+    "tengo las piernas sin fuerza, no las puedo mover", "el brazo, no lo puede alzar", "de repente se me fue la fuerza",
+    "me quedé sin fuerza en la mano",
+]
 
 
 @pytest.mark.parametrize("lang, said", [(lang, said) for lang, said_list in EMERGENCIES.items() for said in said_list])
@@ -142,6 +157,10 @@ def test_emergencies_are_found_by_concept(index, lang, said):
     ("es", "la cifosis afecta la respiración"), ("es", "me van a dormir"), ("es", "una caída lo puede causar"),
     ("es", "puedo dormir boca arriba"), ("es", "cuándo puedo regresar a trabajar"), ("es", "puedo dormir de lado"),
     ("en", "when can i lift my grandchildren"), ("en", "can i sleep on my side"),
+    ("en", "when will i get my strength back in my legs"), ("en", "how much weight can i lift after"),
+    ("en", "can i sleep on my chest"), ("es", "cuándo recupero la fuerza en las piernas"),
+    ("es", "cuánto peso puedo cargar después"), ("es", "puedo hacer fuerza con los brazos"),
+    ("es", "puedo dormir boca abajo sobre el pecho"), ("es", "cuánto tiempo no puedo levantar cosas pesadas"),
 ])
 def test_ordinary_questions_are_not_emergencies(index, lang, said):
     assert not index.is_emergency(said, lang)

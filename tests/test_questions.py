@@ -209,15 +209,16 @@ def test_every_example_of_an_entry_finds_that_entry(index):
 
 # -- the held-out set: floors (bench/questions.py prints the numbers; see the README) ----------------
 
-# Measured once on tests/questions_heldout.yaml (the second held-out set, never tuned on), 2026-12-03:
-# these are today's numbers, so that a change cannot make them worse unnoticed. The first held-out set is
-# tuning data now (tests/questions_tuning_heldout1.yaml). The targets (right >= 90 %, wrong <= 3 %,
-# confirmed <= 20 %, no out-of-scope medical fact, no emergency missed) are MISSED where these floors are
-# below them: English right 58 %, confirmed 27 % and one emergency missed; Spanish right 69 %, confirmed
-# 22 %, one medical fact and two emergencies missed (see the README and docs/questions.md). Raise a floor
-# only against a new held-out set.
-HELDOUT_FLOORS = {"en": {"right": 0.58, "wrong": 0.0, "confirmed": 0.271, "medical_fact": 0, "missed": 1},
-                  "es": {"right": 0.68, "wrong": 0.0, "confirmed": 0.217, "medical_fact": 1, "missed": 2}}
+# Measured once on tests/questions_heldout.yaml (the third held-out set, written by someone who never saw
+# questions.yaml, never tuned on), 2026-12-03: these are today's numbers, so that a change cannot make them
+# worse unnoticed. The first and second held-out sets are tuning data now
+# (tests/questions_tuning_heldout1.yaml, tests/questions_tuning_heldout2.yaml). The targets (right
+# >= 90 %, wrong <= 3 %, confirmed <= 20 %, no out-of-scope medical fact, no emergency missed) are MISSED
+# where these floors are below them: English right 71 % (44/62), confirmed 26 %, one medical fact and five
+# emergencies missed; Spanish right 73 % (45/62), confirmed 23 %, one medical fact and one emergency missed
+# (see the README and docs/questions.md). Raise a floor only against a new held-out set.
+HELDOUT_FLOORS = {"en": {"right": 0.709, "wrong": 0.0, "confirmed": 0.259, "medical_fact": 1, "missed": 5},
+                  "es": {"right": 0.725, "wrong": 0.017, "confirmed": 0.226, "medical_fact": 1, "missed": 1}}
 
 
 @pytest.mark.skipif(not HELDOUT.exists(), reason="no held-out set")

@@ -11,6 +11,10 @@ Then the calibration (how often an answer is right against the probability the m
 the time per question (p50 and p99 over every question, each heard REPEATS times: emergency
 check and classification) and the time to train the model, once per version of the scripts.
 
+The first and second held-out sets (tests/questions_tuning_heldout1.yaml and
+tests/questions_tuning_heldout2.yaml, "heldout1" and "heldout2") were each measured once and then
+tuned on: they are tuning data now, graded like the held-out set but held to no target.
+
 Targets, on the held-out set (tests/questions_heldout.yaml, written from the article only by
 someone who never saw questions.yaml; never tuned on): per language, in-scope right >= 90 %,
 wrong <= 3 %, a confirmation on <= 20 % of in-scope questions, no out-of-scope question given a
@@ -37,6 +41,9 @@ from ivr.script import LANGUAGE_NAMES, LANGUAGES, Questions  # noqa: E402
 
 TUNING = ROOT / "tests" / "questions_tuning.yaml"
 HELDOUT = ROOT / "tests" / "questions_heldout.yaml"
+# The first and second held-out sets (each measured once on 2026-12-03, then tuned on): tuning data now.
+HELDOUT1 = ROOT / "tests" / "questions_tuning_heldout1.yaml"
+HELDOUT2 = ROOT / "tests" / "questions_tuning_heldout2.yaml"
 # The evaluation set of issue 11 (graded by entry, before the held-out set): measured, not tuned on.
 OLDER = ROOT / "tests" / "questions_evaluation.yaml"
 TARGETS = {"right": 0.90, "wrong": 0.03, "confirmed": 0.20, "medical_fact": 0, "missed": 0}
@@ -75,12 +82,14 @@ def load_sets(questions: Questions) -> dict[str, dict]:
                          if entry in questions.entries for q in said],
             "out_of_scope": list(listed[lang].get("out_of_scope", [])),
             "emergency": []} for lang in LANGUAGES}
-    if HELDOUT.exists():
-        heldout = yaml.safe_load(HELDOUT.read_text(encoding="utf-8"))
-        sets["held-out"] = {lang: {
-            "in_scope": [(item["q"], set(item["lines"])) for item in heldout[lang].get("in_scope", [])],
-            "out_of_scope": [item["q"] for item in heldout[lang].get("out_of_scope", [])],
-            "emergency": list(heldout[lang].get("emergency", []))} for lang in LANGUAGES}
+    # Listed by the article lines they ask about.
+    for name, path in (("heldout1", HELDOUT1), ("heldout2", HELDOUT2), ("held-out", HELDOUT)):
+        if path.exists():
+            listed = yaml.safe_load(path.read_text(encoding="utf-8"))
+            sets[name] = {lang: {
+                "in_scope": [(item["q"], set(item["lines"])) for item in listed[lang].get("in_scope", [])],
+                "out_of_scope": [item["q"] for item in listed[lang].get("out_of_scope", [])],
+                "emergency": list(listed[lang].get("emergency", []))} for lang in LANGUAGES}
     return sets
 
 

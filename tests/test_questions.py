@@ -61,6 +61,11 @@ def test_speech_recognition_slips_are_repaired(index, lang, said):
     ("en", "what should i do if i see bleeding", "symptoms"),
     ("es", "es normal tener dolor después del procedimiento", "symptoms"), ("es", "qué pasa si me da fiebre después",
                                                                            "symptoms"),
+    # A wound that is swollen, red, hot or has pus is a symptom, never "what to watch for" (issue 17).
+    ("en", "my incision is swollen and red should i worry", "symptoms"), ("en", "the wound is hot to the touch", "symptoms"),
+    ("en", "there is pus on the bandage", "symptoms"), ("es", "la herida está hinchada y roja", "symptoms"),
+    ("es", "tengo la herida caliente, me debo preocupar", "symptoms"), ("es", "le sale pus a la herida", "symptoms"),
+    ("es", "tengo la heridita inflamada", "symptoms"),
 ])
 def test_out_of_scope_questions_get_their_kind_never_an_article_answer(index, lang, said, kind):
     heard = index.hear(said, lang)
@@ -105,6 +110,38 @@ EMERGENCIES = {
            "la herida no para de sangrar", "se me está hinchando la garganta", "llame a una ambulancia",
            "siento el pecho apretado", "mi esposo no despierta"],
 }
+# Issue 17, after the first held-out set: an allergic reaction now, stroke signs, sudden one-sided
+# numbness or weakness and seizures, in other words than the held-out set's (concepts, not sentences).
+EMERGENCIES["en"] += [
+    "i broke out in hives and i can hardly swallow", "my throat feels like it is closing up",
+    "he has welts everywhere and is short of breath", "i can't swallow", "her mouth is crooked",
+    "the left side of his face is drooping", "my wife's speech is slurred", "i can't understand him, his words are jumbled",
+    "my mom is suddenly confused", "all of a sudden my right arm went numb", "i can't lift my left arm",
+    "my leg suddenly went weak", "he is having a seizure", "she is shaking all over and won't stop",
+]
+EMERGENCIES["es"] += [
+    "tengo ronchas y me cuesta tragar", "siento que se me cierra la garganta", "no puedo pasar saliva",
+    "me salieron ronchitas por todos lados y me cuesta respirar", "a mi papá se le torció la cara",
+    "mi esposo tiene la boca chueca", "mi mamá arrastra las palabras", "no se le entiende nada lo que dice",
+    "mi mamá está muy confundida", "se me durmió el brazo derecho de repente", "no puedo mover la pierna izquierda",
+    "se le durmió todo un lado del cuerpo", "no puede levantar el brazo", "mi esposo está convulsionando",
+    "le está dando un ataque a mi mamá",
+]
+# Issue 17, after the second held-out set: a chest grabbed, squeezed or weighed on, and strength gone
+# from an arm, a leg or a side (other words than the held-out set's).
+EMERGENCIES["en"] += [
+    "my dad is clutching his chest and sweating", "it feels like somebody is squeezing my chest",
+    "there is a heavy weight on my chest", "she keeps holding her chest", "it feels like a ton of bricks on me",
+    "i lost the strength in my right arm", "he has no strength on his left side", "her legs keep giving out",
+    "my arm went dead", "the pain goes down my left arm",
+]
+EMERGENCIES["es"] += [
+    "mi mamá se está agarrando el pecho", "siento como si me apretaran el pecho", "tengo una opresión en el pecho",
+    "siento el pecho muy pesado", "siento como un elefante encima", "se le fue la fuerza de la pierna derecha",
+    "no tengo fuerza en el brazo izquierdo", "mi papá perdió la fuerza de un lado del cuerpo",
+    "tengo las piernas sin fuerza, no las puedo mover", "el brazo, no lo puede alzar", "de repente se me fue la fuerza",
+    "me quedé sin fuerza en la mano",
+]
 
 
 @pytest.mark.parametrize("lang, said", [(lang, said) for lang, said_list in EMERGENCIES.items() for said in said_list])
@@ -118,6 +155,12 @@ def test_emergencies_are_found_by_concept(index, lang, said):
     ("en", "can i have an allergic reaction"), ("en", "does kyphosis affect breathing"),
     ("en", "can a fall cause it"), ("es", "cuándo puedo manejar"), ("es", "hay riesgo de sangrado"),
     ("es", "la cifosis afecta la respiración"), ("es", "me van a dormir"), ("es", "una caída lo puede causar"),
+    ("es", "puedo dormir boca arriba"), ("es", "cuándo puedo regresar a trabajar"), ("es", "puedo dormir de lado"),
+    ("en", "when can i lift my grandchildren"), ("en", "can i sleep on my side"),
+    ("en", "when will i get my strength back in my legs"), ("en", "how much weight can i lift after"),
+    ("en", "can i sleep on my chest"), ("es", "cuándo recupero la fuerza en las piernas"),
+    ("es", "cuánto peso puedo cargar después"), ("es", "puedo hacer fuerza con los brazos"),
+    ("es", "puedo dormir boca abajo sobre el pecho"), ("es", "cuánto tiempo no puedo levantar cosas pesadas"),
 ])
 def test_ordinary_questions_are_not_emergencies(index, lang, said):
     assert not index.is_emergency(said, lang)
@@ -166,14 +209,16 @@ def test_every_example_of_an_entry_finds_that_entry(index):
 
 # -- the held-out set: floors (bench/questions.py prints the numbers; see the README) ----------------
 
-# Measured once on tests/questions_heldout.yaml (never tuned on), 2026-12-03: these are today's numbers,
-# so that a change cannot make them worse unnoticed. The issue's targets (right >= 90 %, wrong <= 3 %,
-# confirmed <= 20 %, no out-of-scope medical fact, no emergency missed) are MISSED where these floors are
-# below them: English right 71 % and one emergency missed; Spanish right 84 %, confirmed 28 %, one
-# medical fact and four emergencies missed (see the README and docs/questions.md). Raise a floor only
-# against a new held-out set.
-HELDOUT_FLOORS = {"en": {"right": 0.71, "wrong": 0.014, "confirmed": 0.20, "medical_fact": 0, "missed": 1},
-                  "es": {"right": 0.83, "wrong": 0.03, "confirmed": 0.29, "medical_fact": 1, "missed": 4}}
+# Measured once on tests/questions_heldout.yaml (the third held-out set, written by someone who never saw
+# questions.yaml, never tuned on), 2026-12-03: these are today's numbers, so that a change cannot make them
+# worse unnoticed. The first and second held-out sets are tuning data now
+# (tests/questions_tuning_heldout1.yaml, tests/questions_tuning_heldout2.yaml). The issue's targets (right
+# >= 90 %, wrong <= 3 %, confirmed <= 20 %, no out-of-scope medical fact, no emergency missed) are MISSED
+# where these floors are below them: English right 71 % (44/62), confirmed 26 %, one medical fact and five
+# emergencies missed; Spanish right 73 % (45/62), confirmed 23 %, one medical fact and one emergency missed
+# (see the README and docs/questions.md). Raise a floor only against a new held-out set.
+HELDOUT_FLOORS = {"en": {"right": 0.709, "wrong": 0.0, "confirmed": 0.259, "medical_fact": 1, "missed": 5},
+                  "es": {"right": 0.725, "wrong": 0.017, "confirmed": 0.226, "medical_fact": 1, "missed": 1}}
 
 
 @pytest.mark.skipif(not HELDOUT.exists(), reason="no held-out set")

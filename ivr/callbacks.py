@@ -33,7 +33,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import SQLAlchemyError
 
 from . import SettingsError, offers, outbox, voicemail_email
-from .calllog import caller_hash
+from .calllog import caller_hash, read_within_budget
 from .schema import callback_requests
 from .script import LANGUAGE_NAMES
 from .simulator import SIMULATED_CALL
@@ -106,12 +106,12 @@ def request(app: Flask, call_sid: str, number: str, lang: str, hashed: str, now:
 
 def open_for_number(app: Flask, number: str | None) -> bool | None:
     """For a webhook: whether this number has an open request, or None if the database does not
-    answer within outbox.WEBHOOK_READ_SECONDS (then a second request adds nothing anyway)."""
+    answer within the webhook's budget (calllog.read_within_budget; then a second request adds nothing anyway)."""
     hashed = caller_hash(number, app.config["CALLER_HASH_KEY"])
     if hashed is None:
         return None
     try:
-        return outbox.bounded(lambda: has_open_request(app, hashed))
+        return read_within_budget(lambda: has_open_request(app, hashed))
     except Exception as exc:
         logger.warning("call backs: cannot look for an open request (%s)", type(exc).__name__)
         return None

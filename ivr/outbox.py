@@ -14,9 +14,6 @@ so a slow server cannot make a claim expire while its delivery is still going on
 
 Exactly once, with one limit no outbox avoids: a process that dies between the delivery being
 accepted and the database noting it delivers it again after CLAIM_SECONDS.
-
-Also here: ``bounded``, a database read a webhook may make, that never keeps the caller waiting
-past a small fixed budget.
 """
 from __future__ import annotations
 
@@ -24,8 +21,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime, timedelta
 
 from flask import Flask
@@ -40,8 +35,6 @@ RETRY_SECONDS = [5, 10, 20, 40, 60]
 # longer than one delivery can take.
 CLAIM_SECONDS = 90
 POLL_SECONDS = 5
-# What a webhook may wait for the database, at most (the guide: a small fixed budget).
-WEBHOOK_READ_SECONDS = 0.05
 
 
 class Retry(Exception):
@@ -166,16 +159,3 @@ def start_with_requests(app: Flask, sender: Sender) -> None:
         app.before_request(sender.start)
 
 
-# -- a webhook's read of the database, within a fixed budget --------------------------
-
-_readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="webhook read")
-
-
-def bounded(read: Callable[[], object], seconds: float = WEBHOOK_READ_SECONDS):
-    """``read()``'s result if it comes within ``seconds``; raises TimeoutError otherwise (the read
-    goes on in the background and its result is dropped), or what ``read`` raised."""
-    future = _readers.submit(read)
-    try:
-        return future.result(timeout=seconds)
-    except FutureTimeout:
-        raise TimeoutError(f"the database did not answer within {seconds * 1000:.0f} ms") from None

@@ -34,7 +34,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from . import offers, outbox
-from .calllog import caller_hash
+from .calllog import caller_hash, read_within_budget
 from .schema import text_messages
 from .simulator import SIMULATED_CALL
 
@@ -96,13 +96,13 @@ def request(app: Flask, call_sid: str, topic: str, lang: str, hashed: str, now: 
 
 def texts_today(app: Flask, number: str | None, now: datetime) -> int | None:
     """For a webhook: the texts this number had in the last 24 hours, or None if the database does
-    not answer within outbox.WEBHOOK_READ_SECONDS (the sender holds the limit anyway)."""
+    not answer within the webhook's budget (calllog.read_within_budget; the sender holds the limit anyway)."""
     hashed = caller_hash(number, app.config["CALLER_HASH_KEY"])
     if hashed is None:
         return None
     engine = app.extensions["ivr.calllog"].engine
     try:
-        return outbox.bounded(lambda: sent_today(engine(), hashed, now))
+        return read_within_budget(lambda: sent_today(engine(), hashed, now))
     except Exception as exc:
         logger.warning("text messages: cannot count this number's texts today (%s); the sender holds the limit",
                        type(exc).__name__)
